@@ -1,0 +1,170 @@
+/* Routes: GET /healthz, GET /metrics. Writes (added with the deploy API) require the bearer
+ * token when one is configured. */
+#include "regressd/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "regressd/log.h"
+#include "regressd/util.h"
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    struct consumer *consumer;
+    char *token;
+};
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
+                               const char *content_type, const char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", content_type);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status, const char *s)
+{
+    return respond(conn, status, "text/plain; charset=utf-8", s, strlen(s));
+}
+
+static enum MHD_Result handle_healthz(struct http_server *s, struct MHD_Connection *conn)
+{
+    bool ok = s->consumer && consumer_healthy(s->consumer);
+    return respond_text(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                        ok ? "ok\n" : "unhealthy: not consuming or PostgreSQL unreachable\n");
+}
+
+static enum MHD_Result handle_metrics(struct http_server *s, struct MHD_Connection *conn)
+{
+    struct buf out = {0};
+    if (s->consumer)
+        consumer_metrics(s->consumer, &out);
+    buf_printf(&out,
+               "# HELP regressd_up Whether the daemon is healthy.\n"
+               "# TYPE regressd_up gauge\nregressd_up %d\n",
+               s->consumer && consumer_healthy(s->consumer) ? 1 : 0);
+    enum MHD_Result r =
+        respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+    buf_free(&out);
+    return r;
+}
+
+static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_size, void **state)
+{
+    (void)version;
+    (void)upload_data;
+    struct http_server *s = cls;
+    if (*state == NULL) {
+        /* First call per request: headers only. Answer on the second. */
+        *state = s;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0; /* no route takes a body yet */
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+    if (strcmp(url, "/healthz") == 0)
+        return handle_healthz(s, conn);
+    if (strcmp(url, "/metrics") == 0)
+        return handle_metrics(s, conn);
+    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port)
+{
+    const char *colon;
+    const char *h = listen;
+    size_t hl;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = listen + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - listen);
+    }
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end || colon[1] == '\0' || p > 65535 || hl == 0 || hl >= hostlen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (unsigned)p;
+    return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    log_warn("http: %s", line);
+}
+
+struct http_server *http_start(const char *listen, const char *token, struct consumer *consumer,
+                               char *err, size_t errlen)
+{
+    char host[256];
+    unsigned port;
+    struct sockaddr_storage ss = {0};
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (http_parse_listen(listen, host, sizeof(host), &port) < 0) {
+        snprintf(err, errlen, "http.listen: expected host:port, got \"%s\"", listen);
+        return NULL;
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &v4->sin_addr) ==
+        1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "http.listen: \"%s\" is not an IP address", host);
+        return NULL;
+    }
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    s->consumer = consumer;
+    s->token = xstrdup(token ? token : "");
+    s->mhd =
+        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, dispatch, s, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    if (!s->mhd) {
+        snprintf(err, errlen, "http.listen: cannot listen on %s", listen);
+        http_stop(s);
+        return NULL;
+    }
+    log_info("HTTP API listening on %s", listen);
+    return s;
+}
+
+void http_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->mhd)
+        MHD_stop_daemon(s->mhd);
+    free(s->token);
+    free(s);
+}
