@@ -1,0 +1,112 @@
+# Shared by the integration tests: a unique database, a mock Kafka broker, daemons in the
+# background, bounded waits, and cleanup of everything on exit.
+set -euo pipefail
+
+: "${REGRESSD:?path to the regressd binary}"
+: "${MOCKBROKER:?path to the mockbroker helper}"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/regressd-it.XXXXXX")
+PIDS=()
+DB=""
+TEST_NAME=$(basename "$0" .sh)
+
+log() { echo "[$TEST_NAME] $*"; }
+
+dump_logs() {
+    for f in "$WORK"/*.log; do
+        [ -f "$f" ] || continue
+        echo "---- $(basename "$f") (last 40 lines)"
+        tail -n 40 "$f"
+    done
+}
+
+fail() {
+    echo "FAIL [$TEST_NAME]: $*"
+    dump_logs
+    exit 1
+}
+
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ -n "$DB" ]; then dropdb --if-exists "$DB" 2>/dev/null || true; fi
+    [ $rc -eq 0 ] && rm -rf "$WORK"
+    [ $rc -ne 0 ] && echo "work directory kept: $WORK"
+    exit $rc
+}
+trap cleanup EXIT
+
+# A real PostgreSQL is required: the suite runs under pg_virtualenv (scripts/test.sh).
+require_postgres() {
+    psql -Atqc 'SELECT 1' postgres >/dev/null 2>&1 ||
+        fail "no PostgreSQL reachable (PGHOST=${PGHOST:-unset}); run the suite through scripts/test.sh"
+}
+
+new_db() {
+    require_postgres
+    DB="regressd_it_${TEST_NAME}_$$"
+    createdb "$DB"
+    export REGRESSD_POSTGRES_DSN="dbname=$DB"
+}
+
+q() { psql -d "$DB" -Atqc "$1"; }
+
+# start_broker TOPIC PARTITIONS: exports BROKER and REGRESSD_KAFKA_{BROKERS,TOPIC}.
+start_broker() {
+    "$MOCKBROKER" --topic "$1:$2" >"$WORK/broker.addr" 2>"$WORK/broker.log" &
+    PIDS+=($!)
+    wait_until "mock broker address" 10 test -s "$WORK/broker.addr"
+    BROKER=$(head -n 1 "$WORK/broker.addr")
+    export REGRESSD_KAFKA_BROKERS="$BROKER" REGRESSD_KAFKA_TOPIC="$1"
+    export REGRESSD_KAFKA_GROUP="it-$TEST_NAME-$$"
+}
+
+# wait_until DESCRIPTION SECONDS COMMAND...: polls every 0.2 s, fails after SECONDS.
+wait_until() {
+    local what=$1 secs=$2
+    shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || fail "timed out after ${secs}s waiting for: $what"
+        sleep 0.2
+    done
+}
+
+# start_daemon NAME [regressd options...]: runs `regressd run`; sets DAEMON_PID.
+start_daemon() {
+    local name=$1
+    shift
+    "$REGRESSD" -o http.listen= -o ingest.db_retry_max=1s -o log.level=info \
+        -o kafka.session.timeout.ms=6000 -o kafka.heartbeat.interval.ms=500 "$@" run \
+        >>"$WORK/$name.log" 2>&1 &
+    DAEMON_PID=$!
+    PIDS+=($DAEMON_PID)
+}
+
+# gen_samples FIRST COUNT PER_MESSAGE: COUNT valid samples as "key<TAB>json" lines, arrays of
+# PER_MESSAGE (1: single objects). user_id u<n> is unique per sample, so duplicates show.
+gen_samples() {
+    awk -v first="$1" -v count="$2" -v per="$3" -v now="$(date +%s%3N)" 'BEGIN {
+        n = first; last = first + count;
+        while (n < last) {
+            line = (per == 1) ? "" : "[";
+            for (i = 0; i < per && n < last; i++) {
+                s = sprintf("{\"ts\":%.0f,\"service\":\"web\",\"endpoint\":\"feed/%d\",\"commit\":\"c1\",\"instructions\":%.0f,\"user_id\":\"u%.0f\",\"latency_us\":%d,\"flags\":{\"ranker\":\"v%d\"}}", now - (n % 3600000), n % 5, 1000000 + n, n, 100 + n % 50, n % 2);
+                line = line (i ? "," : "") s;
+                n++;
+            }
+            if (per != 1) line = line "]";
+            printf "k%d\t%s\n", n, line;
+        }
+    }'
+}
+
+# produce FILE: one message per line, "key<TAB>value".
+produce() {
+    kcat -P -b "$BROKER" -t "$REGRESSD_KAFKA_TOPIC" -K $'\t' -z lz4 -X message.max.bytes=8000000 \
+        -l "$1"
+}
+
+count_samples() { q "SELECT count(*) FROM samples"; }
+samples_at_least() { [ "$(count_samples)" -ge "$1" ]; }
