@@ -7,7 +7,11 @@ void batch_reset(struct batch *b)
     buf_reset(&b->samples);
     buf_reset(&b->dead);
     buf_reset(&b->new_endpoints);
+    buf_reset(&b->new_commits);
+    buf_reset(&b->rollups);
+    buf_reset(&b->users);
     b->n_samples = b->n_dead = b->n_messages = b->n_new_endpoints = 0;
+    b->n_new_commits = b->n_rollups = b->n_users = 0;
     b->n_parts = 0;
     b->n_days = 0;
     b->first_mono_us = 0;
@@ -20,6 +24,9 @@ void batch_free(struct batch *b)
     buf_free(&b->samples);
     buf_free(&b->dead);
     buf_free(&b->new_endpoints);
+    buf_free(&b->new_commits);
+    buf_free(&b->rollups);
+    buf_free(&b->users);
     free(b->parts);
     free(b->days);
     b->parts = NULL;

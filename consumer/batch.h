@@ -23,6 +23,12 @@ struct batch {
     struct buf dead;          /* COPY rows for dead_letters */
     struct buf new_endpoints; /* "service\0endpoint\0" pairs first seen in this batch */
     size_t n_new_endpoints;
+    struct buf new_commits; /* "service\0commit\0" + int64 first ts, first seen in this batch */
+    size_t n_new_commits;
+    struct buf rollups; /* COPY rows for rollups, rendered when the batch is sealed */
+    size_t n_rollups;
+    struct buf users; /* COPY rows for rollup_users */
+    size_t n_users;
     size_t n_samples;
     size_t n_dead;
     size_t n_messages;

@@ -40,6 +40,10 @@ struct consumer {
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
+    /* Kafka's committed offsets are advisory here (PostgreSQL holds the positions), so a
+     * failed commit during a rebalance is expected and not worth a warning. */
+    if (strcmp(fac, "COMMITFAIL") == 0)
+        level = 7;
     if (level <= 3)
         log_error("kafka %s: %s", fac, buf);
     else if (level <= 5)
@@ -100,6 +104,14 @@ static int load_endpoints(struct consumer *c, char *err, size_t errlen)
     intake_forget(c->intake);
     for (int i = 0; i < PQntuples(res); i++)
         intake_know_endpoint(c->intake, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    PQclear(res);
+    res = db_query(c->ctl,
+                   "SELECT service, \"commit\" FROM commits ORDER BY first_seen DESC LIMIT 50000",
+                   0, NULL, err, errlen);
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        intake_know_commit(c->intake, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     PQclear(res);
     return 0;
 }
@@ -170,6 +182,15 @@ static void drop_uncommitted(struct consumer *c)
 {
     writer_abandon(c->writer);
     batch_reset(&c->batch);
+    intake_discard(c->intake);
+}
+
+/* Seals the staged batch (renders its rollups) and offers it to the writer. Sealing again
+ * after a refused offer appends further partial rollup rows, which readers sum. */
+static int submit(struct consumer *c, int64_t timeout_us)
+{
+    intake_seal(c->intake, &c->batch);
+    return writer_submit(c->writer, &c->batch, timeout_us);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -288,7 +309,7 @@ static void set_paused(struct consumer *c, bool paused)
  * fetching is paused but the consumer keeps polling so it stays in the group. */
 static void flush(struct consumer *c)
 {
-    if (c->batch.n_messages == 0 || writer_submit(c->writer, &c->batch, 0) == 0)
+    if (c->batch.n_messages == 0 || submit(c, 0) == 0)
         return;
     set_paused(c, true);
     while (!*c->stop && c->batch.n_messages > 0) {
@@ -296,7 +317,7 @@ static void flush(struct consumer *c)
             resync(c);
             break;
         }
-        if (writer_submit(c->writer, &c->batch, 200000) == 0)
+        if (submit(c, 200000) == 0)
             break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
         if (m) {
@@ -437,7 +458,7 @@ static void poll_loop(struct consumer *c)
 static void shut_down(struct consumer *c)
 {
     int64_t timeout = c->cfg->shutdown_timeout_us;
-    if (c->batch.n_messages > 0 && writer_submit(c->writer, &c->batch, timeout) != 0)
+    if (c->batch.n_messages > 0 && submit(c, timeout) != 0)
         log_warn("shutdown: the writer did not take the last batch; it will be consumed again");
     if (!writer_wait_idle(c->writer, timeout))
         log_warn("shutdown: PostgreSQL did not store the last batch in time; it will be "

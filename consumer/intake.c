@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "regressd/log.h"
+#include "rollup.h"
 
 /* Open-addressing set of strings with a counter per entry. Keys are owned. */
 struct strmap {
@@ -21,8 +22,14 @@ struct intake {
     const struct config *cfg;
     struct strmap services;  /* service -> number of known endpoints */
     struct strmap endpoints; /* "service\x1fendpoint" */
+    struct strmap commits;   /* "service\x1fcommit": a cache; the table has the truth */
+    struct rollup *rollup;   /* of the batch being built */
     struct buf scratch;
 };
+
+/* The commits cache is only there to avoid re-inserting known commits; past this size it is
+ * cleared (inserts are ON CONFLICT DO NOTHING), so hostile producers cannot grow it forever. */
+#define INTAKE_COMMITS_CACHE_MAX 100000
 
 static void strmap_clear(struct strmap *m)
 {
@@ -89,6 +96,7 @@ struct intake *intake_new(const struct config *cfg)
 {
     struct intake *in = xcalloc(1, sizeof(*in));
     in->cfg = cfg;
+    in->rollup = rollup_new();
     return in;
 }
 
@@ -98,6 +106,8 @@ void intake_free(struct intake *in)
         return;
     strmap_clear(&in->services);
     strmap_clear(&in->endpoints);
+    strmap_clear(&in->commits);
+    rollup_free(in->rollup);
     buf_free(&in->scratch);
     free(in);
 }
@@ -106,6 +116,17 @@ void intake_forget(struct intake *in)
 {
     strmap_clear(&in->services);
     strmap_clear(&in->endpoints);
+    strmap_clear(&in->commits);
+}
+
+void intake_seal(struct intake *in, struct batch *b)
+{
+    rollup_render(in->rollup, &b->rollups, &b->n_rollups, &b->users, &b->n_users);
+}
+
+void intake_discard(struct intake *in)
+{
+    rollup_reset(in->rollup);
 }
 
 static const char *endpoint_key(struct intake *in, const char *svc, size_t svc_len, const char *ep,
@@ -117,6 +138,31 @@ static const char *endpoint_key(struct intake *in, const char *svc, size_t svc_l
     buf_append(&in->scratch, ep, ep_len);
     *len = in->scratch.len;
     return in->scratch.data;
+}
+
+void intake_know_commit(struct intake *in, const char *service, const char *commit)
+{
+    size_t klen;
+    const char *key = endpoint_key(in, service, strlen(service), commit, strlen(commit), &klen);
+    strmap_get(&in->commits, key, klen, true);
+}
+
+/* Queues a commit seen for the first time (by this process) for the commits table. */
+static void note_commit(struct intake *in, struct batch *b, const struct sample_meta *m)
+{
+    size_t klen;
+    const char *key = endpoint_key(in, m->service, m->service_len, m->commit, m->commit_len, &klen);
+    if (strmap_get(&in->commits, key, klen, false))
+        return;
+    if (in->commits.count >= INTAKE_COMMITS_CACHE_MAX)
+        strmap_clear(&in->commits);
+    strmap_get(&in->commits, key, klen, true);
+    buf_append(&b->new_commits, m->service, m->service_len);
+    buf_append_char(&b->new_commits, '\0');
+    buf_append(&b->new_commits, m->commit, m->commit_len);
+    buf_append_char(&b->new_commits, '\0');
+    buf_append(&b->new_commits, &m->ts_us, sizeof(m->ts_us));
+    b->n_new_commits++;
 }
 
 void intake_know_endpoint(struct intake *in, const char *service, const char *endpoint)
@@ -219,6 +265,8 @@ static void intake_sample(struct intake *in, struct batch *b, const struct msg_c
         if (admit_endpoint(in, b, &meta, why, sizeof(why)) == 0) {
             b->n_samples++;
             batch_add_day(b, util_day_of(meta.ts_us));
+            rollup_add(in->rollup, &meta);
+            note_commit(in, b, &meta);
             return;
         }
         b->samples.len = mark;

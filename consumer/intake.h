@@ -20,6 +20,14 @@ void intake_forget(struct intake *in);
 /* Records an endpoint already stored, so that it counts against the caps. */
 void intake_know_endpoint(struct intake *in, const char *service, const char *endpoint);
 
+/* Records a (service, commit) already stored. */
+void intake_know_commit(struct intake *in, const char *service, const char *commit);
+
+/* Renders the batch's rollup rows into it; call once before handing the batch over. */
+void intake_seal(struct intake *in, struct batch *b);
+/* Forgets the rollups of a batch that is dropped unsealed. */
+void intake_discard(struct intake *in);
+
 /* Appends one message to the batch: its valid samples as rows, the rest as dead letters. */
 void intake_message(struct intake *in, struct batch *b, const char *topic, int32_t partition,
                     int64_t offset, const void *payload, size_t len,

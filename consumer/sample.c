@@ -450,19 +450,23 @@ static void put_i64(struct buf *out, int64_t v)
     out->len += format_i64(out->data + out->len, v);
 }
 
-/* The user_hash column: the uint32 hash as the int4 with the same bits. */
-static void put_user_hash(struct buf *out, const struct sample_values *sv)
+static uint32_t values_user_hash(const struct sample_values *sv)
 {
     bool has_user = sv->present & (UINT32_C(1) << F_USER_ID);
     bool has_host = sv->present & (UINT32_C(1) << F_HOST);
     const struct field_value *u = &sv->v[F_USER_ID], *h = &sv->v[F_HOST];
-    uint32_t hash = sample_user_hash(has_user ? u->s : NULL, has_user ? u->len : 0,
-                                     has_host ? h->s : NULL, has_host ? h->len : 0, sv->v[F_TS].i);
+    return sample_user_hash(has_user ? u->s : NULL, has_user ? u->len : 0, has_host ? h->s : NULL,
+                            has_host ? h->len : 0, sv->v[F_TS].i);
+}
+
+/* The user_hash column: the uint32 hash as the int4 with the same bits. */
+static void put_user_hash(struct buf *out, uint32_t hash)
+{
     put_i64(out, hash > INT32_MAX ? (int64_t)hash - (INT64_C(1) << 32) : (int64_t)hash);
 }
 
 /* Every column before flags, each followed by its tab. */
-static void put_columns(struct buf *out, const struct sample_values *sv)
+static void put_columns(struct buf *out, const struct sample_values *sv, uint32_t user_hash)
 {
     char ts[UTIL_TS_BUFLEN];
     util_format_ts(sv->v[F_TS].i, ts);
@@ -478,7 +482,7 @@ static void put_columns(struct buf *out, const struct sample_values *sv)
             copy_escape_append(out, fv->s, fv->len);
         if (f == F_USER_ID) {
             buf_append_char(out, '\t');
-            put_user_hash(out, sv);
+            put_user_hash(out, user_hash);
         }
     }
     buf_append_char(out, '\t');
@@ -570,6 +574,11 @@ static int put_flags(struct ctx *c, const json_t *flags)
     return 0;
 }
 
+static int64_t optional_int(const struct sample_values *sv, enum sample_field f)
+{
+    return (sv->present & (UINT32_C(1) << f)) ? sv->v[f].i : -1;
+}
+
 int sample_format_row(const json_t *obj, const struct sample_limits *limits, struct buf *out,
                       struct sample_meta *meta, char *err, size_t errlen)
 {
@@ -582,7 +591,8 @@ int sample_format_row(const json_t *obj, const struct sample_limits *limits, str
     if (validate_fields(&c, v, limits, &sv) != 0)
         return -1;
     size_t start = out->len;
-    put_columns(out, &sv);
+    uint32_t user_hash = values_user_hash(&sv);
+    put_columns(out, &sv, user_hash);
     if (!(sv.present & (UINT32_C(1) << F_FLAGS))) {
         buf_append(out, "{}\n", 3);
     } else if (put_flags(&c, v[F_FLAGS]) != 0) {
@@ -600,6 +610,11 @@ int sample_format_row(const json_t *obj, const struct sample_limits *limits, str
             .endpoint_len = sv.v[F_ENDPOINT].len,
             .commit = sv.v[F_COMMIT].s,
             .commit_len = sv.v[F_COMMIT].len,
+            .user_hash = user_hash,
+            .instructions = sv.v[F_INSTRUCTIONS].i,
+            .latency_us = optional_int(&sv, F_LATENCY_US),
+            .db_us = optional_int(&sv, F_DB_US),
+            .cache_us = optional_int(&sv, F_CACHE_US),
         };
     }
     return 0;

@@ -20,6 +20,7 @@
 #include "regressd/db.h"
 #include "regressd/log.h"
 #include "regressd/sample.h"
+#include "rollup.h"
 
 enum store_result { STORE_OK, STORE_CONFLICT, STORE_ERROR, STORE_ABANDONED };
 
@@ -147,6 +148,29 @@ static int insert_endpoints(struct writer *w, const struct batch *b, char *err, 
     return 0;
 }
 
+static int insert_commits(struct writer *w, const struct batch *b, char *err, size_t errlen)
+{
+    const char *p = b->new_commits.data;
+    for (size_t i = 0; i < b->n_new_commits; i++) {
+        const char *commit = p + strlen(p) + 1;
+        const char *ts_bytes = commit + strlen(commit) + 1;
+        int64_t ts_us;
+        memcpy(&ts_us, ts_bytes, sizeof(ts_us));
+        char ts[UTIL_TS_BUFLEN];
+        util_format_ts(ts_us, ts);
+        const char *params[3] = {p, commit, ts};
+        PGresult *res = db_query(w->conn,
+                                 "INSERT INTO commits (service, \"commit\", first_ts) "
+                                 "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                                 3, params, err, errlen);
+        if (!res)
+            return -1;
+        PQclear(res);
+        p = ts_bytes + sizeof(ts_us);
+    }
+    return 0;
+}
+
 /* 0: moved, 1: the stored offset was not the expected one, -1: error. */
 static int advance_offset(struct writer *w, const struct batch_partition *bp, char *err,
                           size_t errlen)
@@ -185,7 +209,14 @@ static enum store_result store_rows(struct writer *w, const struct batch *b, cha
                              "sample_index, reason, raw, raw_bytes) FROM STDIN",
                              &b->dead, err, errlen) < 0)
         return STORE_ERROR;
-    if (insert_endpoints(w, b, err, errlen) < 0)
+    if (b->n_rollups && copy_in(w->conn, "COPY rollups (" ROLLUP_COPY_COLUMNS ") FROM STDIN",
+                                &b->rollups, err, errlen) < 0)
+        return STORE_ERROR;
+    if (b->n_users &&
+        copy_in(w->conn, "COPY rollup_users (" ROLLUP_USERS_COPY_COLUMNS ") FROM STDIN", &b->users,
+                err, errlen) < 0)
+        return STORE_ERROR;
+    if (insert_endpoints(w, b, err, errlen) < 0 || insert_commits(w, b, err, errlen) < 0)
         return STORE_ERROR;
     for (size_t i = 0; i < b->n_parts; i++) {
         int rc = advance_offset(w, &b->parts[i], err, errlen);

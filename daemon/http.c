@@ -1,5 +1,5 @@
-/* Routes: GET /healthz, GET /metrics. Writes (added with the deploy API) require the bearer
- * token when one is configured. */
+/* Routes: GET /healthz, GET /metrics, and the module APIs (deploys). Requests other than GET
+ * and HEAD are writes: they need `Authorization: Bearer TOKEN` when http.token is set. */
 #include "regressd/http.h"
 
 #include <arpa/inet.h>
@@ -13,10 +13,18 @@
 #include "regressd/log.h"
 #include "regressd/util.h"
 
+#define HTTP_MAX_BODY (1 << 20)
+
 struct http_server {
     struct MHD_Daemon *mhd;
+    const struct config *cfg;
     struct consumer *consumer;
-    char *token;
+};
+
+/* Per-request state between libmicrohttpd's calls: the body as it arrives. */
+struct request_state {
+    struct buf body;
+    bool too_large;
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
@@ -57,29 +65,87 @@ static enum MHD_Result handle_metrics(struct http_server *s, struct MHD_Connecti
     return r;
 }
 
+static bool is_write(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+/* Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
+static bool token_matches(const char *given, const char *want)
+{
+    size_t n = strlen(want), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(want[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+static bool authorized(struct http_server *s, struct MHD_Connection *conn)
+{
+    const char *token = s->cfg->http_token;
+    if (!token || !token[0])
+        return true;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    return auth && strncmp(auth, "Bearer ", 7) == 0 && token_matches(auth + 7, token);
+}
+
+static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn, const char *url,
+                             const char *method, struct request_state *rs)
+{
+    if (!is_write(method) && strcmp(url, "/healthz") == 0)
+        return handle_healthz(s, conn);
+    if (!is_write(method) && strcmp(url, "/metrics") == 0)
+        return handle_metrics(s, conn);
+    if (rs->too_large)
+        return respond_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+    if (is_write(method) && !authorized(s, conn))
+        return respond_text(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token\n");
+    struct http_request req = {method, url, buf_cstr(&rs->body), rs->body.len};
+    struct http_reply reply = {0, NULL, {0}};
+    if (!http_deploys_route(s->cfg, &req, &reply))
+        return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    enum MHD_Result r = respond(conn, reply.status ? reply.status : MHD_HTTP_OK,
+                                reply.content_type ? reply.content_type : "application/json",
+                                reply.body.data ? reply.body.data : "", reply.body.len);
+    buf_free(&reply.body);
+    return r;
+}
+
 static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_size, void **state)
 {
     (void)version;
-    (void)upload_data;
     struct http_server *s = cls;
-    if (*state == NULL) {
-        /* First call per request: headers only. Answer on the second. */
-        *state = s;
+    struct request_state *rs = *state;
+    if (!rs) {
+        /* First call per request: headers only. */
+        *state = xcalloc(1, sizeof(*rs));
         return MHD_YES;
     }
     if (*upload_size) {
-        *upload_size = 0; /* no route takes a body yet */
+        if (rs->body.len + *upload_size > HTTP_MAX_BODY)
+            rs->too_large = true;
+        else
+            buf_append(&rs->body, upload_data, *upload_size);
+        *upload_size = 0;
         return MHD_YES;
     }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-    if (strcmp(url, "/healthz") == 0)
-        return handle_healthz(s, conn);
-    if (strcmp(url, "/metrics") == 0)
-        return handle_metrics(s, conn);
-    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    return route(s, conn, url, method, rs);
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)conn;
+    (void)code;
+    struct request_state *rs = *state;
+    if (rs) {
+        buf_free(&rs->body);
+        free(rs);
+        *state = NULL;
+    }
 }
 
 int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port)
@@ -118,9 +184,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("http: %s", line);
 }
 
-struct http_server *http_start(const char *listen, const char *token, struct consumer *consumer,
-                               char *err, size_t errlen)
+struct http_server *http_start(const struct config *cfg, struct consumer *consumer, char *err,
+                               size_t errlen)
 {
+    const char *listen = cfg->http_listen;
     char host[256];
     unsigned port;
     struct sockaddr_storage ss = {0};
@@ -144,12 +211,12 @@ struct http_server *http_start(const char *listen, const char *token, struct con
         return NULL;
     }
     struct http_server *s = xcalloc(1, sizeof(*s));
+    s->cfg = cfg;
     s->consumer = consumer;
-    s->token = xstrdup(token ? token : "");
-    s->mhd =
-        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, dispatch, s, MHD_OPTION_EXTERNAL_LOGGER,
-                         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    s->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, dispatch, s,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+                              NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "http.listen: cannot listen on %s", listen);
         http_stop(s);
@@ -165,6 +232,5 @@ void http_stop(struct http_server *s)
         return;
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
-    free(s->token);
     free(s);
 }

@@ -102,7 +102,7 @@ int cmd_run(struct config *cfg, int argc, char **argv)
     }
     signals_install();
     if (cfg->http_listen[0]) {
-        http = http_start(cfg->http_listen, cfg->http_token, consumer, err, sizeof(err));
+        http = http_start(cfg, consumer, err, sizeof(err));
         if (!http) {
             fprintf(stderr, "regressd run: %s\n", err);
             consumer_free(consumer);

@@ -45,6 +45,11 @@ struct sample_meta {
     size_t endpoint_len;
     const char *commit;
     size_t commit_len;
+    uint32_t user_hash;
+    int64_t instructions;
+    int64_t latency_us; /* -1 when absent, likewise db_us and cache_us */
+    int64_t db_us;
+    int64_t cache_us;
 };
 
 /* Validates obj against CONTRACT section 1. On success appends one COPY row (ending in '\n') to

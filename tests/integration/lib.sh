@@ -110,3 +110,28 @@ produce() {
 
 count_samples() { q "SELECT count(*) FROM samples"; }
 samples_at_least() { [ "$(count_samples)" -ge "$1" ]; }
+
+# Rollups are written in the same transaction as the samples they summarise: after any crash
+# or outage they must still agree with samples exactly.
+check_rollups_match_samples() {
+    local diff
+    diff=$(q "WITH s AS (SELECT service, endpoint, \"commit\", date_trunc('minute', ts) AS minute,
+                               user_hash & 63 AS bucket, count(*) AS n, sum(instructions) AS instr,
+                               count(latency_us) AS lat_n, coalesce(sum(latency_us), 0) AS lat
+                        FROM samples GROUP BY 1, 2, 3, 4, 5),
+                   r AS (SELECT service, endpoint, \"commit\", minute, bucket, sum(requests) AS n,
+                                sum(instructions) AS instr, sum(latency_n) AS lat_n,
+                                sum(latency_us) AS lat
+                         FROM rollups GROUP BY 1, 2, 3, 4, 5)
+              SELECT count(*) FROM s FULL JOIN r USING (service, endpoint, \"commit\", minute, bucket)
+              WHERE s.n IS DISTINCT FROM r.n OR s.instr IS DISTINCT FROM r.instr::numeric
+                 OR s.lat_n IS DISTINCT FROM r.lat_n OR s.lat IS DISTINCT FROM r.lat::numeric")
+    [ "$diff" -eq 0 ] || fail "rollups disagree with samples on $diff keys"
+    diff=$(q "WITH s AS (SELECT DISTINCT service, \"commit\", date_trunc('minute', ts) AS minute, user_hash FROM samples),
+                   r AS (SELECT DISTINCT service, \"commit\", minute, unnest(user_hashes) AS user_hash FROM rollup_users)
+              SELECT count(*) FROM s FULL JOIN r USING (service, \"commit\", minute, user_hash)
+              WHERE s.user_hash IS NULL OR r.user_hash IS NULL")
+    [ "$diff" -eq 0 ] || fail "rollup_users disagree with samples on $diff users"
+    [ "$(q 'SELECT count(*) FROM (SELECT DISTINCT service, "commit" FROM samples) s')" -eq \
+        "$(q 'SELECT count(*) FROM commits')" ] || fail "commits table does not list every commit"
+}

@@ -35,4 +35,7 @@ REGRESSD_KAFKA_TOPIC=env "$REGRESSD" -c "$WORK/good.conf" -o kafka.topic=flag --
     grep -q '^kafka.topic *= flag ' || fail "-o does not override the environment"
 "$REGRESSD" -o postgres.dsn='postgresql://u:hunter2@h/db' --print-config | grep -q hunter2 &&
     fail "a secret was printed"
+# The shipped example file is valid as it stands.
+"$REGRESSD" -c "$(dirname "$0")/../../config/regressd.conf.example" --print-config >/dev/null ||
+    fail "config/regressd.conf.example does not load"
 log "ok"

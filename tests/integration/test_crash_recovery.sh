@@ -35,4 +35,5 @@ distinct=$(q "SELECT count(DISTINCT user_id) FROM samples")
 [ "$distinct" -eq $total ] || fail "$((got - distinct)) duplicates"
 [ "$(q 'SELECT count(*) FROM dead_letters')" -eq 0 ] || fail "unexpected dead letters"
 [ "$(q 'SELECT sum(next_offset) FROM kafka_offsets')" -eq $((total / 100)) ] || fail "offsets"
+check_rollups_match_samples
 log "ok: $kills kills, $got samples exactly once"

@@ -77,4 +77,5 @@ expect_reason '^message: 20000[0-9]+ bytes exceeds ingest.max_message_bytes' 1
 # offsets: one row per partition that got messages, summing to the number of messages
 msgs=$(wc -l <"$WORK/messages")
 [ "$(q 'SELECT sum(next_offset) FROM kafka_offsets')" -eq "$msgs" ] || fail "offsets do not cover all $msgs messages"
+check_rollups_match_samples
 log "ok: $expected_samples samples, $expected_dead dead letters"

@@ -26,4 +26,5 @@ kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID" || fail "second daemon exited non-zero"
 [ "$(count_samples)" -eq $total ] || fail "stored $(count_samples), want $total"
 [ "$(q 'SELECT count(DISTINCT user_id) FROM samples')" -eq $total ] || fail "duplicates"
+check_rollups_match_samples
 log "ok"

@@ -25,4 +25,5 @@ wait $b || fail "daemon b exited non-zero"
 [ "$(q 'SELECT count(DISTINCT user_id) FROM samples')" -eq $total ] || fail "duplicates"
 [ "$(q 'SELECT sum(next_offset) FROM kafka_offsets')" -eq $((total / 100)) ] || fail "offsets"
 grep -q "assigned 16 partition" "$WORK/b.log" || fail "b never took over all partitions"
+check_rollups_match_samples
 log "ok: $total samples exactly once across two rebalances"
