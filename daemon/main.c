@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "regressd/log.h"
+#include "regressd/traffic.h"
 
 struct command {
     const char *name;
@@ -22,9 +23,16 @@ static int cmd_version(struct config *cfg, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int cmd_generate_adapter(struct config *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    return cmd_generate(argc, argv);
+}
+
 static const struct command commands[] = {
     {"run", cmd_run, "consume samples into PostgreSQL and serve HTTP until SIGTERM"},
     {"migrate", cmd_migrate, "create or upgrade the PostgreSQL schema"},
+    {"generate", cmd_generate_adapter, "write synthetic samples to Kafka or stdout"},
     {"version", cmd_version, "print the version"},
 };
 
