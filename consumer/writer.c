@@ -84,19 +84,31 @@ static bool day_known(struct writer *w, int64_t day)
     return false;
 }
 
+static int ensure_day(struct writer *w, int64_t day, char *err, size_t errlen)
+{
+    if (day_known(w, day))
+        return 0;
+    if (db_ensure_partition(w->conn, day, err, errlen) < 0)
+        return -1;
+    if (w->n_known_days == w->cap_known_days) {
+        w->cap_known_days = w->cap_known_days ? 2 * w->cap_known_days : 32;
+        w->known_days = xrealloc(w->known_days, w->cap_known_days * sizeof(int64_t));
+    }
+    w->known_days[w->n_known_days++] = day;
+    return 0;
+}
+
+/* The partitions the batch needs (late events included), and today's and the next two days'
+ * ahead of need, outside the batch's transaction: creating a partition locks the parent. */
 static int ensure_partitions(struct writer *w, const struct batch *b, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < b->n_days; i++) {
-        if (day_known(w, b->days[i]))
-            continue;
-        if (db_ensure_partition(w->conn, b->days[i], err, errlen) < 0)
+    int64_t today = util_day_of(util_now_us());
+    for (int64_t d = today; d <= today + 2; d++)
+        if (ensure_day(w, d, err, errlen) < 0)
             return -1;
-        if (w->n_known_days == w->cap_known_days) {
-            w->cap_known_days = w->cap_known_days ? 2 * w->cap_known_days : 32;
-            w->known_days = xrealloc(w->known_days, w->cap_known_days * sizeof(int64_t));
-        }
-        w->known_days[w->n_known_days++] = b->days[i];
-    }
+    for (size_t i = 0; i < b->n_days; i++)
+        if (ensure_day(w, b->days[i], err, errlen) < 0)
+            return -1;
     return 0;
 }
 
