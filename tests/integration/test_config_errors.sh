@@ -29,12 +29,13 @@ expect_config_error "http.listen" -o http.listen=nowhere
 printf '# comment\nkafka.topic = "from file"   \nlog.level = debug # trailing comment\n' >"$WORK/good.conf"
 "$REGRESSD" -c "$WORK/good.conf" --print-config >"$WORK/cfg.log"
 grep -q '^kafka.topic *= from file ' "$WORK/cfg.log" || fail "file value not applied"
-REGRESSD_KAFKA_TOPIC=env "$REGRESSD" -c "$WORK/good.conf" --print-config | grep -q '^kafka.topic *= env ' ||
-    fail "environment does not override the file"
-REGRESSD_KAFKA_TOPIC=env "$REGRESSD" -c "$WORK/good.conf" -o kafka.topic=flag --print-config |
-    grep -q '^kafka.topic *= flag ' || fail "-o does not override the environment"
-"$REGRESSD" -o postgres.dsn='postgresql://u:hunter2@h/db' --print-config | grep -q hunter2 &&
-    fail "a secret was printed"
+# (Output goes to a file first: grep -q closing the pipe early would fail the pipeline.)
+REGRESSD_KAFKA_TOPIC=env "$REGRESSD" -c "$WORK/good.conf" --print-config >"$WORK/cfg.log"
+grep -q '^kafka.topic *= env ' "$WORK/cfg.log" || fail "environment does not override the file"
+REGRESSD_KAFKA_TOPIC=env "$REGRESSD" -c "$WORK/good.conf" -o kafka.topic=flag --print-config >"$WORK/cfg.log"
+grep -q '^kafka.topic *= flag ' "$WORK/cfg.log" || fail "-o does not override the environment"
+"$REGRESSD" -o postgres.dsn='postgresql://u:hunter2@h/db' --print-config >"$WORK/cfg.log"
+grep -q hunter2 "$WORK/cfg.log" && fail "a secret was printed"
 # The shipped example file is valid as it stands.
 "$REGRESSD" -c "$(dirname "$0")/../../config/regressd.conf.example" --print-config >/dev/null ||
     fail "config/regressd.conf.example does not load"

@@ -5,6 +5,9 @@ new_db
 start_broker it.outage 8
 cluster=$(pg_lsclusters -h | awk -v port="${PGPORT:-5432}" '$3 == port {print $1 " " $2; exit}')
 [ -n "$cluster" ] || fail "cannot find the PostgreSQL cluster on port ${PGPORT:-5432}"
+# Whatever happens, leave the cluster running for the tests after this one.
+restart_postgres() { pg_ctlcluster $cluster start 2>/dev/null || true; }
+trap 'restart_postgres; cleanup' EXIT
 
 port=$((20000 + RANDOM % 20000))
 start_daemon d1 -o http.listen=127.0.0.1:$port -o ingest.batch_max_samples=2000
