@@ -5,11 +5,13 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "regressd/alert.h"
 #include "regressd/log.h"
 #include "regressd/util.h"
 
@@ -19,6 +21,7 @@ struct http_server {
     struct MHD_Daemon *mhd;
     const struct config *cfg;
     struct consumer *consumer;
+    struct alert_loop *_Atomic alerts;
 };
 
 /* Per-request state between libmicrohttpd's calls: the body as it arrives. */
@@ -55,6 +58,9 @@ static enum MHD_Result handle_metrics(struct http_server *s, struct MHD_Connecti
     struct buf out = {0};
     if (s->consumer)
         consumer_metrics(s->consumer, &out);
+    struct alert_loop *alerts = atomic_load(&s->alerts);
+    if (alerts)
+        alert_loop_metrics(alerts, &out);
     buf_printf(&out,
                "# HELP regressd_up Whether the daemon is healthy.\n"
                "# TYPE regressd_up gauge\nregressd_up %d\n",
@@ -102,7 +108,7 @@ static enum MHD_Result route(struct http_server *s, struct MHD_Connection *conn,
         return respond_text(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token\n");
     struct http_request req = {method, url, buf_cstr(&rs->body), rs->body.len};
     struct http_reply reply = {0, NULL, {0}};
-    if (!http_deploys_route(s->cfg, &req, &reply))
+    if (!http_deploys_route(s->cfg, &req, &reply) && !http_alerts_route(s->cfg, &req, &reply))
         return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
     enum MHD_Result r = respond(conn, reply.status ? reply.status : MHD_HTTP_OK,
                                 reply.content_type ? reply.content_type : "application/json",
@@ -224,6 +230,12 @@ struct http_server *http_start(const struct config *cfg, struct consumer *consum
     }
     log_info("HTTP API listening on %s", listen);
     return s;
+}
+
+void http_set_alert_loop(struct http_server *s, struct alert_loop *loop)
+{
+    if (s)
+        atomic_store(&s->alerts, loop);
 }
 
 void http_stop(struct http_server *s)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "regressd/alert.h"
 #include "regressd/consumer.h"
 #include "regressd/db.h"
 #include "regressd/http.h"
@@ -110,16 +111,25 @@ int cmd_run(struct config *cfg, int argc, char **argv)
         }
     }
     rc = EXIT_OK;
+    struct alert_loop *alerts = NULL;
     if (migrate_database(cfg, true, err, sizeof(err)) < 0) {
         if (!stop_requested) {
             log_error("%s", err);
             rc = EXIT_USAGE;
         }
-    } else if (consumer_run(consumer, &stop_requested, err, sizeof(err)) < 0) {
+    } else if (!(alerts = alert_loop_start(cfg, &stop_requested, err, sizeof(err)))) {
         log_error("%s", err);
         rc = EXIT_USAGE;
+    } else {
+        http_set_alert_loop(http, alerts);
+        if (consumer_run(consumer, &stop_requested, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            rc = EXIT_USAGE;
+        }
     }
+    /* The HTTP server reads the loop's metrics: stop serving before the loop goes away. */
     http_stop(http);
+    alert_loop_stop(alerts);
     consumer_free(consumer);
     log_info("regressd stopped");
     return rc;

@@ -7,7 +7,8 @@ packages=(
     build-essential cmake pkg-config
     librdkafka-dev libpq-dev libjansson-dev libgsl-dev libcurl4-openssl-dev libmicrohttpd-dev
     postgresql postgresql-common
-    kcat curl procps
+    kcat curl procps jq
+    prometheus-alertmanager
 )
 
 missing=()

@@ -47,6 +47,26 @@ struct config {
     char *alertmanager_url;
     /* logging */
     int log_level;
+    /* deploy checks (detector) */
+    int64_t deploy_baseline_window_us;
+    int64_t deploy_candidate_window_us;
+    int64_t deploy_settle_us;
+    int64_t deploy_check_interval_us;
+    int64_t detector_min_samples;
+    int64_t detector_min_users;
+    double detector_max_ci_width_pct;
+    int64_t detector_buckets;
+    char *detector_min_effect_endpoints;
+    /* alert delivery (alerting/) */
+    int64_t alert_poll_interval_us;
+    int64_t alert_connect_timeout_us;
+    int64_t alert_timeout_us;
+    int64_t alert_retry_initial_us;
+    int64_t alert_retry_max_us;
+    int64_t alert_deadline_us;
+    int64_t alert_max_per_service;
+    int64_t alert_cap_window_us;
+    int64_t alert_alertmanager_ttl_us;
 };
 
 /* Fills cfg with defaults, then applies the file (NULL: none), the environment and the

@@ -30,12 +30,19 @@ struct http_reply {
  * when it handled the request (reply filled), false when the URL is not its own. */
 bool http_deploys_route(const struct config *cfg, const struct http_request *req,
                         struct http_reply *reply);
+/* Alerts API (daemon/http_alerts.c): GET /v1/alerts. Same contract as above. */
+bool http_alerts_route(const struct config *cfg, const struct http_request *req,
+                       struct http_reply *reply);
 
 /* Listens on cfg->http_listen, "host:port" (IPv4 or [IPv6]); writes need cfg->http_token. The
  * consumer may be NULL (health then fails). Returns NULL with the reason on error. */
 struct http_server *http_start(const struct config *cfg, struct consumer *consumer, char *err,
                                size_t errlen);
 void http_stop(struct http_server *s);
+
+struct alert_loop;
+/* Adds the alert delivery loop's counters to /metrics (s may be NULL). */
+void http_set_alert_loop(struct http_server *s, struct alert_loop *loop);
 
 /* Splits "host:port" / "[v6]:port"; 0 on success. */
 int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port);
