@@ -359,7 +359,12 @@ static rd_kafka_conf_t *build_conf(struct consumer *c, char *err, size_t errlen)
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"},
-        {"queued.max.messages.kbytes", "16384"},
+        /* Enough prefetched data that the polling thread never waits on a fetch (librdkafka
+         * pauses a partition's fetching once the queue is over this size and resumes late),
+         * with each fetch capped so the queue overshoots it by little: about 100k samples/s
+         * at 70 MB peak RSS in bench/bench_ingest, against 55k/s with 16 MB. */
+        {"queued.max.messages.kbytes", "32768"},
+        {"fetch.max.bytes", "4194304"},
         {"fetch.wait.max.ms", "100"},
         {"client.id", "regressd"},
     };
