@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "regressd/log.h"
@@ -369,6 +370,35 @@ void config_free(struct config *cfg)
     cfg->n_kafka_props = 0;
 }
 
+/* In the largest unit that divides it, as it would be written in the file: 35d, 250ms. */
+static void dump_duration(int64_t us, struct buf *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t us;
+    } units[] = {{"w", INT64_C(604800000000)}, {"d", INT64_C(86400000000)},
+                 {"h", INT64_C(3600000000)},   {"m", INT64_C(60000000)},
+                 {"s", INT64_C(1000000)},      {"ms", INT64_C(1000)}};
+    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(units); i++) {
+        if (us % units[i].us == 0) {
+            buf_printf(out, "%lld%s", (long long)(us / units[i].us), units[i].unit);
+            return;
+        }
+    }
+    buf_printf(out, "%.3fms", (double)us / 1000.0);
+}
+
+/* librdkafka properties that hold credentials: masked when the configuration is printed. */
+static bool kafka_prop_is_secret(const char *prop)
+{
+    static const char *const words[] = {"password", "secret", "oauthbearer", "ssl.key.pem",
+                                        "ssl.certificate.pem", "sasl.username"};
+    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(words); i++)
+        if (strstr(prop, words[i]))
+            return true;
+    return false;
+}
+
 static void dump_value(const struct config *cfg, const struct key_def *k, struct buf *out)
 {
     const char *base = (const char *)cfg + k->offset;
@@ -383,7 +413,7 @@ static void dump_value(const struct config *cfg, const struct key_def *k, struct
         buf_printf(out, "%lld", (long long)*(const int64_t *)base);
         break;
     case KEY_DURATION:
-        buf_printf(out, "%.3fs", (double)*(const int64_t *)base / 1e6);
+        dump_duration(*(const int64_t *)base, out);
         break;
     case KEY_DOUBLE:
         buf_printf(out, "%g", *(const double *)base);
@@ -406,7 +436,9 @@ void config_dump(const struct config *cfg, struct buf *out)
         buf_printf(out, "    # %s; env %s\n", keys[i].help, name);
     }
     for (size_t i = 0; i < cfg->n_kafka_props; i++)
-        buf_printf(out, "kafka.%s = %s\n", cfg->kafka_props[i].key, cfg->kafka_props[i].value);
+        buf_printf(out, "kafka.%s = %s\n", cfg->kafka_props[i].key,
+                   kafka_prop_is_secret(cfg->kafka_props[i].key) ? "(set)"
+                                                                  : cfg->kafka_props[i].value);
 }
 
 char *config_redact_dsn(const char *dsn)

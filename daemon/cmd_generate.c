@@ -1,7 +1,6 @@
 /* `regressd generate`: synthetic samples with planted changes, to stdout (JSON lines for
- * `kcat -P -l`) or straight to Kafka, and the ground truth of what was planted. */
+ * `kcat -P`) or straight to Kafka, and the ground truth of what was planted. */
 #include <errno.h>
-#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,7 +12,6 @@
 
 #define GEN_MAX_KAFKA_PROPS 64
 #define GEN_FLUSH_TIMEOUT_MS 30000
-#define GEN_QUEUE_FULL_TIMEOUT_MS 60000
 
 static const char generate_help[] =
     "usage: regressd generate [OPTIONS] (--stdout | --brokers ADDR [--topic T] | --null)\n"
@@ -23,7 +21,7 @@ static const char generate_help[] =
     "--truth). The same options and seed give the same bytes.\n"
     "\n"
     "Output:\n"
-    "  --stdout              one Kafka message per line (pipe into `kcat -P -l -t TOPIC`)\n"
+    "  --stdout              one Kafka message per line (pipe into `kcat -P -b BROKER -t TOPIC`)\n"
     "  --brokers ADDR        produce to Kafka with librdkafka\n"
     "  --topic T             topic for --brokers (default perf.samples)\n"
     "  --kafka KEY=VALUE     librdkafka producer property (repeatable)\n"
@@ -96,7 +94,7 @@ struct gen_opts {
     struct traffic_plant plants_v[TRAFFIC_MAX_PLANTS];
     struct traffic_strings strings; /* what the resolved specs point to */
     char *services_copy;
-    rd_kafka_conf_t *kconf; /* until the producer takes it */
+    struct traffic_producer *producer; /* --brokers */
 };
 
 static volatile sig_atomic_t gen_stop;
@@ -375,8 +373,7 @@ static void gen_opts_free(struct gen_opts *o)
 {
     traffic_strings_free(&o->strings);
     free(o->services_copy);
-    if (o->kconf)
-        rd_kafka_conf_destroy(o->kconf);
+    traffic_producer_free(o->producer);
 }
 
 /* ---- outputs -------------------------------------------------------------------------------- */
@@ -419,119 +416,43 @@ static int write_null(struct traffic *t, struct gen_stats *st)
     return 0;
 }
 
-/* Delivery reports: count failures, remember the first reason. */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+/* Creates the producer up front, so a bad --kafka property is a usage error. */
+static int resolve_kafka(struct gen_opts *o)
 {
-    (void)rk;
-    struct gen_stats *st = opaque;
-    if (m->err) {
-        if (!st->failed)
-            fprintf(stderr, "regressd generate: delivery failed: %s\n", rd_kafka_err2str(m->err));
-        st->failed++;
-    }
-}
-
-static int set_prop(rd_kafka_conf_t *conf, const char *opt, const char *key, const char *value)
-{
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "regressd generate: %s %s=%s: %s\n", opt, key, value, errstr);
+    char err[768];
+    if (o->output != GEN_OUT_KAFKA)
+        return 0;
+    o->producer =
+        traffic_producer_new(o->brokers, o->topic ? o->topic : "perf.samples", o->kafka_props,
+                             (size_t)o->kafka_prop_count, err, sizeof(err));
+    if (!o->producer) {
+        fprintf(stderr, "regressd generate: --brokers/--kafka: %s\n", err);
         return -1;
     }
     return 0;
 }
 
-/* Builds the producer configuration up front, so a bad --kafka property is a usage error. */
-static int resolve_kafka(struct gen_opts *o)
-{
-    static const char *const defaults[][2] = {
-        {"linger.ms", "5"},
-        {"batch.num.messages", "10000"},
-        {"batch.size", "4000000"},
-        {"queue.buffering.max.messages", "1000000"},
-        {"queue.buffering.max.kbytes", "262144"},
-        {"log_level", "4"},
-    };
-    if (o->output != GEN_OUT_KAFKA)
-        return 0;
-    o->kconf = rd_kafka_conf_new();
-    int bad = set_prop(o->kconf, "--brokers", "bootstrap.servers", o->brokers);
-    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(defaults) && !bad; i++)
-        bad = set_prop(o->kconf, "default", defaults[i][0], defaults[i][1]);
-    for (int i = 0; i < o->kafka_prop_count && !bad; i++) {
-        const char *kv = o->kafka_props[i];
-        char key[256];
-        snprintf(key, sizeof(key), "%.*s", (int)(strchr(kv, '=') - kv), kv);
-        bad = set_prop(o->kconf, "--kafka", key, strchr(kv, '=') + 1);
-    }
-    return bad ? -1 : 0;
-}
-
-/* Takes o->kconf (NULL afterwards). */
-static rd_kafka_t *new_producer(struct gen_opts *o, struct gen_stats *st)
-{
-    char errstr[512];
-    rd_kafka_conf_set_dr_msg_cb(o->kconf, on_delivery);
-    rd_kafka_conf_set_opaque(o->kconf, st);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, o->kconf, errstr, sizeof(errstr));
-    if (!rk) {
-        fprintf(stderr, "regressd generate: %s\n", errstr);
-        return NULL;
-    }
-    o->kconf = NULL;
-    return rk;
-}
-
-/* Enqueues one message, polling while the local queue is full (bounded). */
-static rd_kafka_resp_err_t enqueue(rd_kafka_t *rk, const char *topic, const struct buf *msg,
-                                   const struct traffic_msg_info *info)
-{
-    for (int waited = 0;; waited += 10) {
-        rd_kafka_resp_err_t err =
-            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(msg->data, msg->len),
-                              RD_KAFKA_V_KEY(info->key, strlen(info->key)),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited >= GEN_QUEUE_FULL_TIMEOUT_MS || gen_stop)
-            return err;
-        rd_kafka_poll(rk, 10);
-    }
-}
-
-static int produce_all(rd_kafka_t *rk, const char *topic, struct traffic *t, struct gen_stats *st)
-{
-    struct buf msg = {0};
-    struct traffic_msg_info info;
-    int rc = 0;
-    while (!gen_stop && traffic_next_message(t, &msg, &info) > 0) {
-        rd_kafka_resp_err_t err = enqueue(rk, topic, &msg, &info);
-        if (err) {
-            fprintf(stderr, "regressd generate: produce to %s: %s\n", topic, rd_kafka_err2str(err));
-            rc = -1;
-            break;
-        }
-        st->messages++;
-        st->samples += (uint64_t)info.samples;
-        st->bytes += msg.len;
-        rd_kafka_poll(rk, 0);
-    }
-    buf_free(&msg);
-    return rc;
-}
-
 static int write_kafka(struct gen_opts *o, struct traffic *t, struct gen_stats *st)
 {
-    rd_kafka_t *rk = new_producer(o, st);
-    if (!rk)
-        return -1;
-    int rc = produce_all(rk, o->topic ? o->topic : "perf.samples", t, st);
-    rd_kafka_flush(rk, GEN_FLUSH_TIMEOUT_MS);
-    int left = rd_kafka_outq_len(rk);
+    char err[512];
+    int rc = traffic_producer_send(o->producer, t, 0, &gen_stop, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "regressd generate: %s\n", err);
+    int left = traffic_producer_flush(o->producer, GEN_FLUSH_TIMEOUT_MS);
+    struct traffic_produce_stats ps;
+    traffic_producer_stats(o->producer, &ps);
+    st->messages = ps.messages;
+    st->samples = ps.samples;
+    st->bytes = ps.bytes;
+    st->failed = ps.failed;
+    if (ps.failed)
+        fprintf(stderr, "regressd generate: delivery failed: %s (%llu message(s))\n",
+                traffic_producer_error(o->producer), (unsigned long long)ps.failed);
     if (left > 0) {
         fprintf(stderr, "regressd generate: %d messages not delivered after %d s\n", left,
                 GEN_FLUSH_TIMEOUT_MS / 1000);
         st->failed += (uint64_t)left;
     }
-    rd_kafka_destroy(rk);
     return rc < 0 || st->failed ? -1 : 0;
 }
 

@@ -16,6 +16,8 @@
 int cmd_run(struct config *cfg, int argc, char **argv);
 int cmd_migrate(struct config *cfg, int argc, char **argv);
 int cmd_demo(struct config *cfg, int argc, char **argv);
+int cmd_deploy(struct config *cfg, int argc, char **argv);
+int cmd_check(struct config *cfg, int argc, char **argv);
 
 /* Set by SIGTERM/SIGINT once signals_install() ran. */
 extern volatile sig_atomic_t stop_requested;

@@ -32,7 +32,10 @@ static int cmd_generate_adapter(struct config *cfg, int argc, char **argv)
 static const struct command commands[] = {
     {"run", cmd_run, "consume samples into PostgreSQL and serve HTTP until SIGTERM"},
     {"migrate", cmd_migrate, "create or upgrade the PostgreSQL schema"},
+    {"deploy", cmd_deploy, "record a deploy (the deploy hook); prints its id"},
+    {"check", cmd_check, "compare a commit against its baseline; exit 1 on a regression"},
     {"generate", cmd_generate_adapter, "write synthetic samples to Kafka or stdout"},
+    {"demo", cmd_demo, "the whole pipeline on this machine, with a planted regression"},
     {"version", cmd_version, "print the version"},
 };
 

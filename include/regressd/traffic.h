@@ -16,6 +16,7 @@
 #ifndef REGRESSD_TRAFFIC_H
 #define REGRESSD_TRAFFIC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -218,6 +219,44 @@ int traffic_parse_flag(const char *spec, struct traffic_flag *out, struct traffi
 int traffic_parse_plant(const char *spec, int64_t start_us, int64_t end_us,
                         struct traffic_plant *out, struct traffic_strings *owned, char *err,
                         size_t errlen) REGRESSD_MUST_CHECK;
+
+/* ---- producing to Kafka (daemon/traffic_produce.c), for `generate` and the demo ------------
+ * A librdkafka producer of traffic messages, each keyed by its first sample's user id. Delivery
+ * reports are served inside traffic_producer_send/poll/flush, on the caller's thread. */
+struct traffic_producer;
+
+struct traffic_produce_stats {
+    uint64_t messages;  /* handed to librdkafka */
+    uint64_t samples;   /* valid samples in them */
+    uint64_t bytes;     /* payload bytes */
+    uint64_t delivered; /* acknowledged by the broker */
+    uint64_t failed;    /* delivery reported failure */
+};
+
+/* Throughput defaults (linger.ms 5, large batches and queues, log_level 4), then
+ * bootstrap.servers = brokers, then props ("KEY=VALUE", in order). Returns NULL with the reason
+ * in err: a bad property is named as "KEY=VALUE: why". Caller frees. */
+struct traffic_producer *traffic_producer_new(const char *brokers, const char *topic,
+                                              const char *const *props, size_t n_props, char *err,
+                                              size_t errlen);
+/* Destroys the producer; messages still in flight are dropped (flush first). NULL is a no-op. */
+void traffic_producer_free(struct traffic_producer *p);
+
+/* Produces t's next messages, at most max_messages of them (0: no limit), waiting (bounded) while
+ * librdkafka's queue is full. Returns 1 when t has more (the limit was reached or *stop became
+ * non-zero; stop may be NULL), 0 when t is exhausted, -1 when a message could not be enqueued
+ * (reason in err). */
+int traffic_producer_send(struct traffic_producer *p, struct traffic *t, uint64_t max_messages,
+                          volatile sig_atomic_t *stop, char *err,
+                          size_t errlen) REGRESSD_MUST_CHECK;
+/* Serves delivery reports, waiting up to timeout_ms for the first one. */
+void traffic_producer_poll(struct traffic_producer *p, int timeout_ms);
+/* Waits up to timeout_ms until every message is delivered or failed; returns how many are still
+ * in flight. */
+int traffic_producer_flush(struct traffic_producer *p, int timeout_ms);
+void traffic_producer_stats(const struct traffic_producer *p, struct traffic_produce_stats *out);
+/* The reason of the first failed delivery, or NULL. */
+const char *traffic_producer_error(const struct traffic_producer *p);
 
 /* `regressd generate`: see `regressd generate --help`. Exit 0 ok, 1 delivery/IO failure,
  * 2 usage error. */

@@ -36,6 +36,9 @@ REGRESSD_KAFKA_TOPIC=env "$REGRESSD" -c "$WORK/good.conf" -o kafka.topic=flag --
 grep -q '^kafka.topic *= flag ' "$WORK/cfg.log" || fail "-o does not override the environment"
 "$REGRESSD" -o postgres.dsn='postgresql://u:hunter2@h/db' --print-config >"$WORK/cfg.log"
 grep -q hunter2 "$WORK/cfg.log" && fail "a secret was printed"
+"$REGRESSD" -o kafka.sasl.password=hunter2 -o kafka.sasl.mechanisms=PLAIN --print-config >"$WORK/cfg.log"
+grep -q hunter2 "$WORK/cfg.log" && fail "a Kafka password was printed"
+grep -q '^kafka.sasl.mechanisms = PLAIN$' "$WORK/cfg.log" || fail "kafka.* properties not printed"
 # The shipped example file is valid as it stands.
 "$REGRESSD" -c "$(dirname "$0")/../../config/regressd.conf.example" --print-config >/dev/null ||
     fail "config/regressd.conf.example does not load"

@@ -7,18 +7,12 @@
  * temporary file, so a waiting test never reads half a line), then runs until SIGTERM or SIGINT
  * and exits 0. The mock cluster speaks the real protocol (produce, fetch, metadata, consumer
  * groups with a coordinator, offset commits), so kcat and librdkafka clients connect to it like
- * to any broker. It keeps only a few MiB per partition and drops older data silently: give
- * topics that are produced far ahead of their consumer enough partitions.
- *
- * Consumer groups on the mock coordinator (librdkafka 2.0.2): the first join waits 3 s; after a
- * member leaves or dies, the next join waits the group's session.timeout.ms minus 1 s (45 s with
- * the default). Tests that restart consumers should set session.timeout.ms to about 6000 (not
- * below ~4000: the 3 s first-join delay would expire the member and the join never completes).
+ * to any broker. The cluster itself is daemon/mockkafka.c (also used in-process by `regressd
+ * demo`); include/regressd/mockkafka.h lists its limits: a few MiB kept per partition, and the
+ * consumer-group join delays that tests restarting consumers must allow for (session.timeout.ms
+ * about 6000).
  *
  * Exit status: 0 after a signal, 2 on a usage error, 1 if the cluster cannot be started. */
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,11 +20,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "regressd/mockkafka.h"
 #include "regressd/util.h"
 
 #define MOCKBROKER_MAX_TOPICS 64
-#define MOCKBROKER_MAX_BROKERS 16
-#define MOCKBROKER_MAX_PARTITIONS 1024
 
 struct mock_topic {
     char *name;
@@ -63,7 +56,7 @@ static void usage(FILE *out)
             "  --topic NAME:PARTITIONS  create a topic (repeatable; other topics are\n"
             "                           auto-created on first use)\n"
             "  --port-file FILE         also write the bootstrap address to FILE\n",
-            MOCKBROKER_MAX_BROKERS);
+            MOCKKAFKA_MAX_BROKERS);
 }
 
 static int parse_int(const char *s, int min, int max, int *out)
@@ -82,7 +75,7 @@ static int parse_topic(const char *arg, struct mock_topic *t)
     const char *colon = strrchr(arg, ':');
     if (!colon || colon == arg)
         return -1;
-    if (parse_int(colon + 1, 1, MOCKBROKER_MAX_PARTITIONS, &t->partitions) < 0)
+    if (parse_int(colon + 1, 1, MOCKKAFKA_MAX_PARTITIONS, &t->partitions) < 0)
         return -1;
     t->name = xstrndup(arg, (size_t)(colon - arg));
     return 0;
@@ -101,7 +94,7 @@ static int parse_args(int argc, char **argv, struct mock_options *o)
         }
         const char *v = argv[++i];
         if (!strcmp(a, "--brokers")) {
-            if (parse_int(v, 1, MOCKBROKER_MAX_BROKERS, &o->brokers) < 0) {
+            if (parse_int(v, 1, MOCKKAFKA_MAX_BROKERS, &o->brokers) < 0) {
                 fprintf(stderr, "mockbroker: --brokers: bad value '%s'\n", v);
                 return -1;
             }
@@ -148,33 +141,13 @@ done:
     return rc;
 }
 
-/* The mock cluster needs a client handle to live in; a producer that never produces will do.
- * Its own logging is quiet: it has no bootstrap servers and nothing to say. */
-static rd_kafka_t *new_host_handle(void)
+static int create_topics(struct mockkafka *m, const struct mock_options *o)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "client.id", "mockbroker", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr))) {
-        fprintf(stderr, "mockbroker: config: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        fprintf(stderr, "mockbroker: rd_kafka_new: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
-}
-
-static int create_topics(rd_kafka_mock_cluster_t *mc, const struct mock_options *o)
-{
+    char err[512];
     for (int i = 0; i < o->topic_count; i++) {
-        const struct mock_topic *t = &o->topics[i];
-        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, t->name, t->partitions, 1);
-        if (err) {
-            fprintf(stderr, "mockbroker: creating topic %s: %s\n", t->name, rd_kafka_err2str(err));
+        if (mockkafka_topic_create(m, o->topics[i].name, o->topics[i].partitions, err,
+                                   sizeof(err)) < 0) {
+            fprintf(stderr, "mockbroker: %s\n", err);
             return -1;
         }
     }
@@ -193,42 +166,36 @@ static void install_signals(void)
 }
 
 /* Sleeps in 50 ms steps until a signal sets the flag. The mock cluster runs in its own thread;
- * the host handle is polled so its queue does not grow. */
-static void run_until_signal(rd_kafka_t *rk)
+ * its host handle is polled so its queue does not grow. */
+static void run_until_signal(struct mockkafka *m)
 {
     const struct timespec step = {0, 50 * 1000 * 1000};
     while (!stop_requested) {
-        rd_kafka_poll(rk, 0);
+        mockkafka_poll(m);
         nanosleep(&step, NULL);
     }
 }
 
 static int serve(const struct mock_options *o)
 {
+    char err[512];
     int rc = 1;
-    rd_kafka_mock_cluster_t *mc = NULL;
-    rd_kafka_t *rk = new_host_handle();
-    if (!rk)
-        goto done;
-    mc = rd_kafka_mock_cluster_new(rk, o->brokers);
-    if (!mc) {
-        fprintf(stderr, "mockbroker: cannot start the mock cluster\n");
+    struct mockkafka *m = mockkafka_new(o->brokers, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "mockbroker: %s\n", err);
         goto done;
     }
-    if (create_topics(mc, o) < 0)
+    if (create_topics(m, o) < 0)
         goto done;
-    const char *addr = rd_kafka_mock_cluster_bootstraps(mc);
+    const char *addr = mockkafka_bootstraps(m);
     if (o->port_file && write_port_file(o->port_file, addr) < 0)
         goto done;
     printf("%s\n", addr);
     fflush(stdout);
-    run_until_signal(rk);
+    run_until_signal(m);
     rc = 0;
 done:
-    if (mc)
-        rd_kafka_mock_cluster_destroy(mc);
-    if (rk)
-        rd_kafka_destroy(rk);
+    mockkafka_free(m);
     return rc;
 }
 
