@@ -1,6 +1,7 @@
 /* The deploy API (CONTRACT section 3):
  *   POST /v1/deploys  {"service", "commit", "at"?, "baseline"?}  ->  201 {"id": N}
- *       (200 {"id": N} when the service's latest deploy already is that commit: a retried hook)
+ *       (the same id, also 201, when the service's latest deploy already is that commit: a
+ *       retried hook records nothing new; CONTRACT section 3 promises 201 to every caller)
  *   GET  /v1/deploys/{id}  ->  200 the deploy and, once decided, its report (check --json shape)
  * Errors are JSON {"error": "..."}: 400 bad request, 404 unknown deploy, 405 wrong method,
  * 503 PostgreSQL unavailable. Each request opens its own connection: the server's polling
@@ -125,7 +126,7 @@ static void handle_post(const struct config *cfg, const struct http_request *req
     } else {
         log_info("deploy %lld: service %s commit %s (%s)", (long long)id, pb.service, pb.commit,
                  created ? "recorded" : "already recorded");
-        reply_json(reply, created ? 201 : 200, json_pack("{s:I}", "id", (json_int_t)id));
+        reply_json(reply, 201, json_pack("{s:I}", "id", (json_int_t)id));
     }
     PQfinish(conn);
     json_decref(body);

@@ -1,5 +1,5 @@
 # The deploy hook over HTTP and the daemon's own checks:
-#   POST /v1/deploys -> 201 {"id"}, the same deploy again -> 200 with the same id, bad bodies
+#   POST /v1/deploys -> 201 {"id"}, the same deploy again -> 201 with the same id, bad bodies
 #   -> 400, no token -> 401; GET /v1/deploys/{id} -> the deploy, 404 for an unknown one.
 #   A hook recorded before the samples keeps the automatic record away; once the window is
 #   complete the daemon decides it: deploys.verdict, the report in GET, a findings row.
@@ -44,7 +44,7 @@ expect_status 201 "$r" "record c1"
 id=$(echo "${r#* }" | jq -r .id)
 [ "$id" -gt 0 ] || fail "no id in $r"
 r=$(post '{"service":"web","commit":"c1"}')
-expect_status 200 "$r" "the same deploy again"
+expect_status 201 "$r" "the same deploy again"
 [ "$(echo "${r#* }" | jq -r .id)" = "$id" ] || fail "a retried hook got another id: $r"
 curl -s "$url/v1/deploys/$id" >"$WORK/get1.json"
 jq -e --arg at "$(date -u -d @$((deploy_ms / 1000)) +%Y-%m-%dT%H:%M:%S)" \
