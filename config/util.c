@@ -127,6 +127,19 @@ int64_t util_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t util_backoff_next(int64_t delay_us, int64_t max_us)
+{
+    return delay_us * 2 > max_us ? max_us : delay_us * 2;
+}
+
+void util_backoff_sleep(int64_t *delay_us, int64_t max_us, volatile sig_atomic_t *stop)
+{
+    const struct timespec step = {0, 50 * 1000 * 1000};
+    for (int64_t slept = 0; slept < *delay_us && !*stop; slept += 50000)
+        nanosleep(&step, NULL);
+    *delay_us = util_backoff_next(*delay_us, max_us);
+}
+
 uint32_t util_hash32(const void *data, size_t len)
 {
     const unsigned char *p = data;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "batch.h"
 #include "intake.h"
@@ -88,9 +87,7 @@ static bool ensure_ctl(struct consumer *c)
         if (!logged)
             log_error("PostgreSQL: %s; retrying", err);
         logged = true;
-        for (int64_t slept = 0; slept < delay && !*c->stop; slept += 50000)
-            nanosleep(&(struct timespec){0, 50000000}, NULL);
-        delay = delay * 2 > c->cfg->db_retry_max_us ? c->cfg->db_retry_max_us : delay * 2;
+        util_backoff_sleep(&delay, c->cfg->db_retry_max_us, c->stop);
     }
     return c->ctl != NULL;
 }

@@ -129,8 +129,9 @@ void intake_discard(struct intake *in)
     rollup_reset(in->rollup);
 }
 
-static const char *endpoint_key(struct intake *in, const char *svc, size_t svc_len, const char *ep,
-                                size_t ep_len, size_t *len)
+/* "a\x1fb" in the scratch buffer: the key of a (service, endpoint) or (service, commit). */
+static const char *pair_key(struct intake *in, const char *svc, size_t svc_len, const char *ep,
+                            size_t ep_len, size_t *len)
 {
     buf_reset(&in->scratch);
     buf_append(&in->scratch, svc, svc_len);
@@ -143,7 +144,7 @@ static const char *endpoint_key(struct intake *in, const char *svc, size_t svc_l
 void intake_know_commit(struct intake *in, const char *service, const char *commit)
 {
     size_t klen;
-    const char *key = endpoint_key(in, service, strlen(service), commit, strlen(commit), &klen);
+    const char *key = pair_key(in, service, strlen(service), commit, strlen(commit), &klen);
     strmap_get(&in->commits, key, klen, true);
 }
 
@@ -151,7 +152,7 @@ void intake_know_commit(struct intake *in, const char *service, const char *comm
 static void note_commit(struct intake *in, struct batch *b, const struct sample_meta *m)
 {
     size_t klen;
-    const char *key = endpoint_key(in, m->service, m->service_len, m->commit, m->commit_len, &klen);
+    const char *key = pair_key(in, m->service, m->service_len, m->commit, m->commit_len, &klen);
     if (strmap_get(&in->commits, key, klen, false))
         return;
     if (in->commits.count >= INTAKE_COMMITS_CACHE_MAX)
@@ -168,7 +169,7 @@ static void note_commit(struct intake *in, struct batch *b, const struct sample_
 void intake_know_endpoint(struct intake *in, const char *service, const char *endpoint)
 {
     size_t klen;
-    const char *key = endpoint_key(in, service, strlen(service), endpoint, strlen(endpoint), &klen);
+    const char *key = pair_key(in, service, strlen(service), endpoint, strlen(endpoint), &klen);
     if (strmap_get(&in->endpoints, key, klen, false))
         return;
     strmap_get(&in->endpoints, key, klen, true);
@@ -181,8 +182,7 @@ static int admit_endpoint(struct intake *in, struct batch *b, const struct sampl
                           char *err, size_t errlen)
 {
     size_t klen;
-    const char *key =
-        endpoint_key(in, m->service, m->service_len, m->endpoint, m->endpoint_len, &klen);
+    const char *key = pair_key(in, m->service, m->service_len, m->endpoint, m->endpoint_len, &klen);
     if (strmap_get(&in->endpoints, key, klen, false))
         return 0;
     int64_t *n_eps = strmap_get(&in->services, m->service, m->service_len, false);

@@ -316,7 +316,7 @@ static enum store_result store_with_retry(struct writer *w, const struct batch *
         w->conn = NULL;
         if (!backoff(w, delay))
             return STORE_ABANDONED;
-        delay = delay * 2 > w->cfg->db_retry_max_us ? w->cfg->db_retry_max_us : delay * 2;
+        delay = util_backoff_next(delay, w->cfg->db_retry_max_us);
     }
 }
 

@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
 #include "deploy_checker.h"
@@ -51,9 +50,7 @@ int migrate_database(const struct config *cfg, bool wait, char *err, size_t errl
         if (!logged)
             log_error("PostgreSQL: %s; retrying", err);
         logged = true;
-        for (int64_t slept = 0; slept < delay && !stop_requested; slept += 50000)
-            nanosleep(&(struct timespec){0, 50000000}, NULL);
-        delay = delay * 2 > cfg->db_retry_max_us ? cfg->db_retry_max_us : delay * 2;
+        util_backoff_sleep(&delay, cfg->db_retry_max_us, &stop_requested);
     }
 }
 

@@ -3,6 +3,7 @@
 #ifndef REGRESSD_UTIL_H
 #define REGRESSD_UTIL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,12 @@ const char *buf_cstr(struct buf *b);
 /* Wall clock in microseconds since the epoch, and a monotonic clock in microseconds. */
 int64_t util_now_us(void);
 int64_t util_mono_us(void);
+
+/* Capped exponential backoff: the delay after `delay_us`, doubled, at most max_us. */
+int64_t util_backoff_next(int64_t delay_us, int64_t max_us);
+/* Sleeps *delay_us in 50 ms steps, returning early once *stop is set, then advances *delay_us
+ * with util_backoff_next. */
+void util_backoff_sleep(int64_t *delay_us, int64_t max_us, volatile sig_atomic_t *stop);
 
 /* Parses an RFC 3339 timestamp ("2026-11-21T10:00:00.123Z", any offset, 'T' or ' ', up to
  * nanosecond fraction, truncated to microseconds) into microseconds since the epoch. */
