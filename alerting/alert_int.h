@@ -38,8 +38,6 @@ size_t alert_text_append(struct buf *out, const char *s, size_t max_chars, enum 
 char *alert_text_clip(const char *s, size_t max_chars);
 /* "+2.24%" (2 decimals), "n/a" for a non-number. */
 void alert_format_pct(const json_t *v, char *out, size_t outlen);
-/* "1w", "1d", "3h", "90s" for a positive number of seconds: the largest unit dividing it. */
-void alert_format_duration(int64_t seconds, char *out, size_t outlen);
 
 /* ---- identities (alerting/outbox.c) ---- */
 

@@ -46,7 +46,7 @@ static void offset_of(const json_t *payload, char *out, size_t outlen)
     out[0] = '\0';
     if (bf && cf && util_parse_rfc3339(bf, strlen(bf), &b) == 0 &&
         util_parse_rfc3339(cf, strlen(cf), &c) == 0 && c > b)
-        alert_format_duration((c - b) / 1000000, out, outlen);
+        util_format_duration((c - b) / 1000000, out, outlen);
 }
 
 static json_t *labels_of(const json_t *payload, const json_t *r)

@@ -109,18 +109,3 @@ void alert_format_pct(const json_t *v, char *out, size_t outlen)
     else
         snprintf(out, outlen, "%+.2f%%", json_number_value(v));
 }
-
-void alert_format_duration(int64_t seconds, char *out, size_t outlen)
-{
-    static const struct {
-        int64_t s;
-        const char *unit;
-    } units[] = {{604800, "w"}, {86400, "d"}, {3600, "h"}, {60, "m"}};
-    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(units); i++) {
-        if (seconds > 0 && seconds % units[i].s == 0) {
-            snprintf(out, outlen, "%lld%s", (long long)(seconds / units[i].s), units[i].unit);
-            return;
-        }
-    }
-    snprintf(out, outlen, "%llds", (long long)seconds);
-}

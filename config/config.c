@@ -83,6 +83,34 @@ static const struct key_def keys[] = {
      "user buckets B for the variance: 64 or a divisor of it"},
     {"detector.min_effect_endpoints", KEY_STRING, OFF(detector_min_effect_endpoints), "", 0, 0,
      "per-endpoint minimum effects: `GLOB=PCT, ...`, first match wins, else min_effect_pct"},
+    {"trend.coverage_pct", KEY_DOUBLE, OFF(trend_coverage_pct), "90", 1, 100,
+     "trends compare the heaviest endpoints (by instructions) until they carry this share of "
+     "the service's instructions"},
+    {"trend.max_endpoints", KEY_INT, OFF(trend_max_endpoints), "50", 1, 100000,
+     "and at most this many of them"},
+    {"trend.flag_shift_pct", KEY_DOUBLE, OFF(trend_flag_shift_pct), "5", 0.1, 100,
+     "a flag value whose share of requests moved by this many points between a trend's windows "
+     "is named as a suspect"},
+    {"flags.window", KEY_DURATION, OFF(flags_window_us), "1h", 600, 7 * 86400,
+     "window of `flags` and of the hourly flag scan"},
+    {"flags.min_share_pct", KEY_DOUBLE, OFF(flags_min_share_pct), "1", 0.01, 49,
+     "a flag value on less than this share of an endpoint's requests (or more than 100 minus "
+     "it) is inconclusive there: no comparison group"},
+    {"flags.max_values", KEY_INT, OFF(flags_max_values), "200", 1, 100000,
+     "flag values a scan compares (the most requested first); the rest are counted"},
+    {"schedule.jobs", KEY_STRING, OFF(schedule_jobs), "hourly,daily,weekly,flags,retention", 0, 0,
+     "jobs `run` schedules: any of hourly, daily, weekly, flags, retention; empty: none"},
+    {"schedule.clock", KEY_STRING, OFF(schedule_clock), "wall", 0, 0,
+     "wall: jobs follow the clock; event: they follow the newest event time stored (replays, "
+     "backfills)"},
+    {"schedule.settle", KEY_DURATION, OFF(schedule_settle_us), "5m", 0, 86400,
+     "a job's window is analysed this long after it ended (late samples)"},
+    {"schedule.max_catchup", KEY_DURATION, OFF(schedule_max_catchup_us), "7d", 3600, 90 * 86400,
+     "runs missed while no daemon ran are made up for when one starts, up to this far back"},
+    {"retention.samples", KEY_DURATION, OFF(retention_samples_us), "14d", 86400,
+     3650.0 * 86400, "raw samples (and dead letters) older than this are dropped, whole days"},
+    {"retention.rollups", KEY_DURATION, OFF(retention_rollups_us), "400d", 86400,
+     3650.0 * 86400, "rollups older than this are deleted"},
     {"alert.poll_interval", KEY_DURATION, OFF(alert_poll_interval_us), "1s", 0.05, 60,
      "how often the delivery loop looks for due alerts and retries the delivery lock"},
     {"alert.connect_timeout", KEY_DURATION, OFF(alert_connect_timeout_us), "5s", 0.1, 300,
@@ -148,6 +176,63 @@ static int parse_double(const char *value, double *out)
     return 0;
 }
 
+/* String keys whose value is one word of a list, or (lists) comma-separated words of it. */
+static const struct {
+    const char *key;
+    bool list;
+    const char *const words[6];
+} choices[] = {
+    {"schedule.jobs", true, {"hourly", "daily", "weekly", "flags", "retention", NULL}},
+    {"schedule.clock", false, {"wall", "event", NULL}},
+};
+
+static bool is_word_of(const char *const *words, const char *w, size_t len)
+{
+    for (size_t i = 0; words[i]; i++)
+        if (strlen(words[i]) == len && strncmp(words[i], w, len) == 0)
+            return true;
+    return false;
+}
+
+static int check_choice(const char *key, const char *value, char *err, size_t errlen)
+{
+    for (size_t c = 0; c < REGRESSD_ARRAY_LEN(choices); c++) {
+        if (strcmp(choices[c].key, key) != 0)
+            continue;
+        const char *p = value;
+        do {
+            p += strspn(p, " \t");
+            size_t len = strcspn(p, choices[c].list ? ", \t" : "");
+            if ((len || !choices[c].list) && !is_word_of(choices[c].words, p, len)) {
+                struct buf w = {0};
+                for (size_t i = 0; choices[c].words[i]; i++)
+                    buf_printf(&w, "%s%s", i ? ", " : "", choices[c].words[i]);
+                snprintf(err, errlen, "must be %s of: %s", choices[c].list ? "a list" : "one",
+                         buf_cstr(&w));
+                buf_free(&w);
+                return -1;
+            }
+            p += len;
+            p += strspn(p, " \t");
+        } while (choices[c].list && *p == ',' && *++p);
+    }
+    return 0;
+}
+
+/* Whether a comma-separated schedule.jobs-like list names word. */
+bool config_list_has(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == n && strncmp(p, word, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
 static int set_typed(struct config *cfg, const struct key_def *k, const char *value, char *err,
                      size_t errlen)
 {
@@ -156,6 +241,9 @@ static int set_typed(struct config *cfg, const struct key_def *k, const char *va
     double dv;
     switch (k->type) {
     case KEY_STRING:
+        if (check_choice(k->name, value, err, errlen) < 0)
+            return -1;
+        /* fall through */
     case KEY_SECRET:
         free(*(char **)base);
         *(char **)base = xstrdup(value);

@@ -233,3 +233,18 @@ void util_format_ts(int64_t us, char out[UTIL_TS_BUFLEN])
     put_digits(out + 17, secs % 60, 2);
     put_digits(out + 20, frac, 6);
 }
+
+void util_format_duration(int64_t seconds, char *out, size_t outlen)
+{
+    static const struct {
+        int64_t s;
+        const char *unit;
+    } units[] = {{604800, "w"}, {86400, "d"}, {3600, "h"}, {60, "m"}};
+    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(units); i++) {
+        if (seconds > 0 && seconds % units[i].s == 0) {
+            snprintf(out, outlen, "%lld%s", (long long)(seconds / units[i].s), units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, outlen, "%llds", (long long)seconds);
+}

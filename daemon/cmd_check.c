@@ -183,7 +183,7 @@ static void sleep_us(int64_t us)
     nanosleep(&ts, NULL);
 }
 
-static void print_report(const struct detector_report *r, bool json)
+void cmd_print_report(const struct detector_report *r, bool json)
 {
     if (json) {
         char *s = detector_report_dumps(r, true);
@@ -227,7 +227,7 @@ int cmd_check(struct config *cfg, int argc, char **argv)
         r = NULL;
         sleep_us(left < CHECK_POLL_US ? left : CHECK_POLL_US);
     }
-    print_report(r, o.json);
+    cmd_print_report(r, o.json);
     rc = detector_exit_status(r->verdict);
 done:
     if (rc == EXIT_USAGE && !r)

@@ -32,6 +32,8 @@ static const char generate_help[] =
     "Volume and time (times: RFC 3339, epoch ms, +DURATION after start or -DURATION before\n"
     "end; durations 90s, 30m, 1h, 1d, 1w):\n"
     "  --seed N              random seed (default 1)\n"
+    "  --stream-seed N       seed of the requests only: the same users and endpoints with\n"
+    "                        other draws, e.g. for a second window of the same population\n"
     "  --samples N           valid samples to produce (default 100000)\n"
     "  --rate R              instead of --samples: R samples per second of event time\n"
     "  --start T, --end T    event-time window [start, end) (default: --duration before now)\n"
@@ -143,6 +145,7 @@ struct num_opt {
 
 static const struct num_opt num_opts[] = {
     {"--seed", NUM_U64, CFG_FIELD(seed), 0, 0},
+    {"--stream-seed", NUM_U64, CFG_FIELD(stream_seed), 0, 0},
     {"--samples", NUM_U64, CFG_FIELD(samples), 0, 0},
     {"--users", NUM_INT, CFG_FIELD(users), 1, TRAFFIC_MAX_USERS},
     {"--endpoints", NUM_INT, CFG_FIELD(endpoints), 1, TRAFFIC_MAX_ENDPOINTS},

@@ -4,6 +4,8 @@
 #define REGRESSD_DAEMON_COMMANDS_H
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "regressd/config.h"
 
@@ -18,6 +20,12 @@ int cmd_migrate(struct config *cfg, int argc, char **argv);
 int cmd_demo(struct config *cfg, int argc, char **argv);
 int cmd_deploy(struct config *cfg, int argc, char **argv);
 int cmd_check(struct config *cfg, int argc, char **argv);
+int cmd_trend(struct config *cfg, int argc, char **argv);
+int cmd_flags(struct config *cfg, int argc, char **argv);
+
+struct detector_report;
+/* A report on stdout: the `--json` object, or the human table. */
+void cmd_print_report(const struct detector_report *r, bool json);
 
 /* Set by SIGTERM/SIGINT once signals_install() ran. */
 extern volatile sig_atomic_t stop_requested;

@@ -34,6 +34,8 @@ static const struct command commands[] = {
     {"migrate", cmd_migrate, "create or upgrade the PostgreSQL schema"},
     {"deploy", cmd_deploy, "record a deploy (the deploy hook); prints its id"},
     {"check", cmd_check, "compare a commit against its baseline; exit 1 on a regression"},
+    {"trend", cmd_trend, "compare a window with the same window earlier; exit 1 on a regression"},
+    {"flags", cmd_flags, "compare requests with each flag value against those without it"},
     {"generate", cmd_generate_adapter, "write synthetic samples to Kafka or stdout"},
     {"demo", cmd_demo, "the whole pipeline on this machine, with a planted regression"},
     {"version", cmd_version, "print the version"},

@@ -287,7 +287,7 @@ struct traffic *traffic_new(const struct traffic_config *cfg, char *err, size_t 
     struct traffic *t = xcalloc(1, sizeof(*t));
     /* The builders read the caller's arrays through t->cfg; nothing keeps them afterwards. */
     t->cfg = *cfg;
-    traffic_rng_seed(&t->rng, cfg->seed);
+    traffic_rng_seed(&t->rng, cfg->stream_seed ? cfg->stream_seed : cfg->seed);
     int rc = traffic_model_build(t, err, errlen);
     t->cfg.services = NULL;
     t->cfg.deploys = NULL;

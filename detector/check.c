@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_int.h"
 #include "regressd/detector.h"
 
 const char *detector_metric_name(enum detector_metric m)
@@ -35,17 +36,20 @@ int detector_exit_status(enum stats_verdict v)
     return 3;
 }
 
-static struct detector_report *report_new(const struct detector_params *p, const char *service,
-                                          const char *base_commit, const char *cand_commit,
-                                          int64_t deployed_at_us)
+struct detector_report *detector_report_new(const struct detector_params *p, const char *service,
+                                            const char *base_commit, const char *cand_commit,
+                                            int64_t deployed_at_us)
 {
     struct detector_report *r = xcalloc(1, sizeof(*r));
     r->kind = xstrdup("deploy");
     r->service = xstrdup(service);
     r->commit[0] = base_commit ? xstrdup(base_commit) : NULL;
-    r->commit[1] = xstrdup(cand_commit);
+    r->commit[1] = cand_commit ? xstrdup(cand_commit) : NULL;
     r->deployed_at_us = deployed_at_us;
     detector_windows_of(p, deployed_at_us, &r->win);
+    r->from[0] = r->win.base_from;
+    r->from[1] = r->win.cand_from;
+    r->to[0] = r->to[1] = r->win.to;
     r->confidence = p->rule.confidence;
     r->verdict = STATS_INCONCLUSIVE;
     r->dec.per_user = r->dec.per_request = r->dec.requests_per_user = NAN;
@@ -56,7 +60,8 @@ struct detector_report *detector_report_empty(const struct detector_params *p, c
                                               const char *base_commit, const char *cand_commit,
                                               int64_t deployed_at_us, const char *reason)
 {
-    struct detector_report *r = report_new(p, service, base_commit, cand_commit, deployed_at_us);
+    struct detector_report *r =
+        detector_report_new(p, service, base_commit, cand_commit, deployed_at_us);
     r->verdict_reason = xstrdup(reason);
     return r;
 }
@@ -65,8 +70,11 @@ void detector_report_free(struct detector_report *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_results; i++)
+    for (size_t i = 0; i < r->n_results; i++) {
         free(r->results[i].endpoint);
+        free(r->results[i].flag_name);
+        free(r->results[i].flag_value);
+    }
     free(r->results);
     for (size_t i = 0; i < r->dec.n_parts; i++)
         free(r->dec.parts[i].endpoint);
@@ -75,6 +83,9 @@ void detector_report_free(struct detector_report *r)
     free(r->service);
     free(r->commit[0]);
     free(r->commit[1]);
+    free(r->label[0]);
+    free(r->label[1]);
+    json_decref(r->suspects);
     free(r->verdict_reason);
     free(r);
 }
@@ -90,8 +101,8 @@ static double sum(const double *v, int n)
 }
 
 /* An estimate; not ok (and a note) when the sums are invalid. */
-static void estimate(const double *y, const double *x, int n, struct stats_estimate *out,
-                     const char **note)
+void detector_estimate(const double *y, const double *x, int n, struct stats_estimate *out,
+                       const char **note)
 {
     char why[256];
     if (stats_estimate(y, x, (size_t)n, STATS_VAR_JACKKNIFE, out, why, sizeof(why)) < 0) {
@@ -100,9 +111,9 @@ static void estimate(const double *y, const double *x, int n, struct stats_estim
     }
 }
 
-static struct detector_result *add_result(struct detector_report *r, size_t *cap,
-                                          enum detector_metric m, const char *endpoint,
-                                          double min_effect)
+struct detector_result *detector_add_result(struct detector_report *r, size_t *cap,
+                                            enum detector_metric m, const char *endpoint,
+                                            double min_effect)
 {
     if (r->n_results == *cap) {
         *cap = *cap ? *cap * 2 : 16;
@@ -121,12 +132,13 @@ static struct detector_result *add_result(struct detector_report *r, size_t *cap
 static void add_per_user(struct detector_report *r, size_t *cap, const struct detector_params *p,
                          const struct detector_data *d)
 {
-    struct detector_result *res = add_result(r, cap, DETECTOR_PER_USER, NULL, p->rule.min_effect);
+    struct detector_result *res =
+        detector_add_result(r, cap, DETECTOR_PER_USER, NULL, p->rule.min_effect);
     const struct detector_side *b = &d->side[0], *c = &d->side[1];
     int n = d->buckets;
     res->note = d->user_note;
-    estimate(b->user_instructions, b->user_users, n, &res->in.base, &res->note);
-    estimate(c->user_instructions, c->user_users, n, &res->in.cand, &res->note);
+    detector_estimate(b->user_instructions, b->user_users, n, &res->in.base, &res->note);
+    detector_estimate(c->user_instructions, c->user_users, n, &res->in.cand, &res->note);
     res->in.base_samples = (int64_t)sum(b->user_requests, n);
     res->in.cand_samples = (int64_t)sum(c->user_requests, n);
     res->in.base_users = (int64_t)sum(b->user_users, n);
@@ -140,10 +152,11 @@ static void add_latency(struct detector_report *r, size_t *cap, const struct det
     int n = d->buckets;
     if (!(sum(b->latency_n, n) > 0.0 && sum(c->latency_n, n) > 0.0))
         return;
-    struct detector_result *res = add_result(r, cap, DETECTOR_LATENCY, NULL, p->rule.min_effect);
+    struct detector_result *res =
+        detector_add_result(r, cap, DETECTOR_LATENCY, NULL, p->rule.min_effect);
     res->note = "informational: latency does not set the deploy's verdict";
-    estimate(b->latency_us, b->latency_n, n, &res->in.base, &res->note);
-    estimate(c->latency_us, c->latency_n, n, &res->in.cand, &res->note);
+    detector_estimate(b->latency_us, b->latency_n, n, &res->in.base, &res->note);
+    detector_estimate(c->latency_us, c->latency_n, n, &res->in.cand, &res->note);
     res->in.base_samples = (int64_t)sum(b->latency_n, n);
     res->in.cand_samples = (int64_t)sum(c->latency_n, n);
     res->in.base_users = b->users;
@@ -159,15 +172,19 @@ static void add_endpoints(struct detector_report *r, size_t *cap, const struct d
     int n = d->buckets;
     for (size_t i = 0; i < d->n_endpoints; i++) {
         const struct detector_endpoint_data *e = &d->endpoints[i];
+        if (e->light) {
+            r->endpoints_light++;
+            continue;
+        }
         double rb = sum(e->requests[0], n), rc = sum(e->requests[1], n);
         if (rb < (double)p->rule.min_samples || rc < (double)p->rule.min_samples) {
             r->endpoints_skipped++;
             continue;
         }
-        struct detector_result *res =
-            add_result(r, cap, DETECTOR_PER_REQUEST, e->name, detector_min_effect(p, e->name));
-        estimate(e->instructions[0], e->requests[0], n, &res->in.base, &res->note);
-        estimate(e->instructions[1], e->requests[1], n, &res->in.cand, &res->note);
+        struct detector_result *res = detector_add_result(r, cap, DETECTOR_PER_REQUEST, e->name,
+                                                          detector_min_effect(p, e->name));
+        detector_estimate(e->instructions[0], e->requests[0], n, &res->in.base, &res->note);
+        detector_estimate(e->instructions[1], e->requests[1], n, &res->in.cand, &res->note);
         res->in.base_samples = (int64_t)rb;
         res->in.cand_samples = (int64_t)rc;
         res->in.base_users = d->side[0].users;
@@ -175,8 +192,8 @@ static void add_endpoints(struct detector_report *r, size_t *cap, const struct d
     }
 }
 
-static int decide(struct detector_report *r, const struct detector_params *p, char *err,
-                  size_t errlen)
+int detector_decide(struct detector_report *r, const struct detector_params *p, char *err,
+                    size_t errlen)
 {
     struct stats_input *in = xmalloc((r->n_results ? r->n_results : 1) * sizeof(*in));
     struct stats_result *out = xmalloc((r->n_results ? r->n_results : 1) * sizeof(*out));
@@ -258,7 +275,7 @@ static void attach_parts(struct detector_report *r)
         qsort(r->dec.parts, r->dec.n_parts, sizeof(*r->dec.parts), cmp_parts);
 }
 
-static int cmp_results(const void *a, const void *b)
+int detector_cmp_results(const void *a, const void *b)
 {
     const struct detector_result *x = a, *y = b;
     if ((x->endpoint == NULL) != (y->endpoint == NULL))
@@ -309,7 +326,7 @@ struct detector_report *detector_check(const struct detector_params *p,
                                        char *err, size_t errlen)
 {
     struct detector_report *r =
-        report_new(p, service, d->side[0].commit, d->side[1].commit, d->win.deployed_at);
+        detector_report_new(p, service, d->side[0].commit, d->side[1].commit, d->win.deployed_at);
     for (int s = 0; s < 2; s++) {
         r->user_from[s] = d->side[s].user_from_us;
         r->user_to[s] = d->side[s].user_to_us;
@@ -318,17 +335,21 @@ struct detector_report *detector_check(const struct detector_params *p,
     }
     r->complete = d->complete;
     r->user_note = d->user_note;
+    for (int s = 0; s < 2; s++) {
+        r->from[s] = d->side[s].from_us;
+        r->to[s] = d->side[s].to_us;
+    }
     size_t cap = 0;
     add_per_user(r, &cap, p, d);
     add_latency(r, &cap, p, d);
     add_endpoints(r, &cap, p, d);
-    if (decide(r, p, err, errlen) < 0) {
+    if (detector_decide(r, p, err, errlen) < 0) {
         detector_report_free(r);
         return NULL;
     }
     decompose(r, d);
     attach_parts(r);
-    qsort(r->results, r->n_results, sizeof(*r->results), cmp_results);
+    qsort(r->results, r->n_results, sizeof(*r->results), detector_cmp_results);
     verdict_of(r);
     return r;
 }

@@ -1,6 +1,7 @@
 /* Compaction of the minute rollups into 10-minute blocks (tables and rules in
  * sql/003_deploys.sql). New blocks are compacted for every service at once, oldest first; a
- * block marked dirty by late rows is recompacted for its service. Each (block[, service]) is one
+ * block marked dirty by late rows is recompacted for its service. The flag rollups of a block
+ * are merged in the same transaction (sql/005_trends.sql). Each (block[, service]) is one
  * transaction that replaces whatever the block tables held for it, so a crash or a repeated run
  * never counts a row twice. The minute tables are left alone (their retention is ingest's).
  *
@@ -35,6 +36,7 @@ static const char *const compact_sql[] = {
     "INSERT INTO rollup_block_users SELECT service, \"commit\", $1, array_agg(DISTINCT h ORDER BY"
     " h) FROM rollup_users, unnest(user_hashes) h WHERE service = ANY ($2::text[]) AND minute >="
     " $1 AND minute < $1::timestamptz + interval '10 minutes' GROUP BY service, \"commit\"",
+    "SELECT regressd_merge_flag_block($1, $2::text[])",
 };
 
 static int rollback(PGconn *conn)

@@ -94,6 +94,12 @@ int detector_params_init(struct detector_params *p, const struct config *cfg, ch
     p->baseline_window_us = cfg->deploy_baseline_window_us;
     p->candidate_window_us = cfg->deploy_candidate_window_us;
     p->settle_us = cfg->deploy_settle_us;
+    p->trend_coverage = cfg->trend_coverage_pct / 100.0;
+    p->trend_max_endpoints = (size_t)cfg->trend_max_endpoints;
+    p->trend_flag_shift = cfg->trend_flag_shift_pct / 100.0;
+    p->flags_window_us = cfg->flags_window_us;
+    p->flags_min_share = cfg->flags_min_share_pct / 100.0;
+    p->flags_max_values = (size_t)cfg->flags_max_values;
     if (p->buckets < 2 || p->buckets > DETECTOR_MAX_BUCKETS ||
         DETECTOR_MAX_BUCKETS % p->buckets != 0) {
         snprintf(err, errlen, "detector.buckets: %d is not a divisor of 64 (2 to 64)", p->buckets);
@@ -117,7 +123,7 @@ void detector_params_free(struct detector_params *p)
     p->n_effects = 0;
 }
 
-static int64_t floor_block(int64_t us)
+int64_t detector_floor_block(int64_t us)
 {
     int64_t q = us / DETECTOR_BLOCK_US;
     if (us % DETECTOR_BLOCK_US < 0)
@@ -127,7 +133,7 @@ static int64_t floor_block(int64_t us)
 
 static int64_t ceil_block(int64_t us)
 {
-    int64_t f = floor_block(us);
+    int64_t f = detector_floor_block(us);
     return f == us ? f : f + DETECTOR_BLOCK_US;
 }
 
@@ -135,7 +141,7 @@ void detector_windows_of(const struct detector_params *p, int64_t deployed_at_us
                          struct detector_windows *w)
 {
     w->deployed_at = deployed_at_us;
-    w->cand_from = floor_block(deployed_at_us);
+    w->cand_from = detector_floor_block(deployed_at_us);
     w->base_from = w->cand_from - ceil_block(p->baseline_window_us);
     w->to = ceil_block(deployed_at_us + p->candidate_window_us);
 }

@@ -27,16 +27,30 @@ static json_t *json_str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+static bool is_deploy(const struct detector_report *r)
+{
+    return strcmp(r->kind, "deploy") == 0;
+}
+
+/* "commit 8b01d7aa", or the side's label (trends, flags). */
+static void side_label(const struct detector_report *r, int s, char *out, size_t outlen)
+{
+    if (r->label[s])
+        snprintf(out, outlen, "%s", r->label[s]);
+    else
+        snprintf(out, outlen, "commit %s", r->commit[s] ? r->commit[s] : "(unknown)");
+}
+
 static json_t *side_json(const struct detector_report *r, int s)
 {
     json_t *o = json_object();
-    char label[128];
-    snprintf(label, sizeof(label), "commit %s", r->commit[s] ? r->commit[s] : "(unknown)");
+    char label[256];
+    side_label(r, s, label, sizeof(label));
     json_object_set_new(o, "label", json_string(label));
-    json_object_set_new(o, "commit", json_str_or_null(r->commit[s]));
-    json_object_set_new(o, "from",
-                        json_ts(s == DETECTOR_BASE ? r->win.base_from : r->win.cand_from));
-    json_object_set_new(o, "to", json_ts(r->win.to));
+    if (is_deploy(r))
+        json_object_set_new(o, "commit", json_str_or_null(r->commit[s]));
+    json_object_set_new(o, "from", json_ts(r->from[s]));
+    json_object_set_new(o, "to", json_ts(r->to[s]));
     json_object_set_new(o, "samples", json_integer((json_int_t)r->samples[s]));
     json_object_set_new(o, "users", json_integer((json_int_t)r->users[s]));
     if (r->user_to[s] > r->user_from[s]) {
@@ -62,7 +76,12 @@ static json_t *result_json(const struct detector_result *res)
     json_t *o = json_object();
     json_object_set_new(o, "metric", json_string(detector_metric_name(res->metric)));
     json_object_set_new(o, "endpoint", json_str_or_null(res->endpoint));
-    json_object_set_new(o, "flag", json_null());
+    if (res->flag_name)
+        json_object_set_new(o, "flag",
+                            json_pack("{ssss}", "name", res->flag_name, "value",
+                                      res->flag_value ? res->flag_value : ""));
+    else
+        json_object_set_new(o, "flag", json_null());
     json_object_set_new(o, "baseline",
                         in->base.ok ? detector_json_number(in->base.ratio) : json_null());
     json_object_set_new(o, "candidate",
@@ -113,8 +132,17 @@ json_t *detector_report_json(const struct detector_report *r)
     json_t *o = json_object(), *results = json_array();
     json_object_set_new(o, "kind", json_string(r->kind));
     json_object_set_new(o, "service", json_string(r->service));
-    json_object_set_new(o, "deploy_id", r->deploy_id ? json_integer(r->deploy_id) : json_null());
-    json_object_set_new(o, "deployed_at", json_ts(r->deployed_at_us));
+    if (is_deploy(r)) {
+        json_object_set_new(o, "deploy_id",
+                            r->deploy_id ? json_integer(r->deploy_id) : json_null());
+        json_object_set_new(o, "deployed_at", json_ts(r->deployed_at_us));
+    } else {
+        char d[32];
+        util_format_duration(r->window_us / 1000000, d, sizeof(d));
+        json_object_set_new(o, "window", json_string(d));
+        util_format_duration(r->offset_us / 1000000, d, sizeof(d));
+        json_object_set_new(o, "offset", r->offset_us ? json_string(d) : json_null());
+    }
     json_object_set_new(o, "baseline", side_json(r, DETECTOR_BASE));
     json_object_set_new(o, "candidate", side_json(r, DETECTOR_CAND));
     json_object_set_new(o, "confidence", detector_json_number(r->confidence));
@@ -125,6 +153,16 @@ json_t *detector_report_json(const struct detector_report *r)
         json_array_append_new(results, result_json(&r->results[i]));
     json_object_set_new(o, "results", results);
     json_object_set_new(o, "endpoints_skipped", json_integer((json_int_t)r->endpoints_skipped));
+    if (strcmp(r->kind, "trend") == 0) {
+        json_object_set_new(o, "endpoints_not_compared",
+                            json_integer((json_int_t)r->endpoints_light));
+        json_object_set_new(o, "suspects", r->suspects ? json_incref(r->suspects) : json_array());
+    }
+    if (strcmp(r->kind, "flag") == 0) {
+        json_object_set_new(o, "flag_values", json_integer((json_int_t)r->flag_values));
+        json_object_set_new(o, "flag_values_not_compared",
+                            json_integer((json_int_t)r->flag_values_dropped));
+    }
     json_object_set_new(o, "where", where_json(&r->dec));
     return o;
 }
@@ -145,28 +183,63 @@ char *detector_report_dumps(const struct detector_report *r, bool pretty)
 
 static void text_side(const struct detector_report *r, int s, struct buf *out)
 {
-    char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN];
-    util_format_ts(s == DETECTOR_BASE ? r->win.base_from : r->win.cand_from, from);
-    util_format_ts(r->win.to, to);
-    buf_printf(out, "  %-9s  commit %-16s %.16s .. %.16s  %10.0f samples  %8lld users\n",
-               s == DETECTOR_BASE ? "baseline" : "candidate",
-               r->commit[s] ? r->commit[s] : "(unknown)", from, to, r->samples[s],
+    char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN], label[256];
+    util_format_ts(r->from[s], from);
+    util_format_ts(r->to[s], to);
+    side_label(r, s, label, sizeof(label));
+    buf_printf(out, "  %-9s  %-32.32s %.16s .. %.16s  %10.0f samples  %8lld users\n",
+               s == DETECTOR_BASE ? "baseline" : "candidate", label, from, to, r->samples[s],
                (long long)r->users[s]);
+}
+
+static void text_title(const struct detector_report *r, struct buf *out)
+{
+    char w[32], o[32];
+    util_format_duration(r->window_us / 1000000, w, sizeof(w));
+    util_format_duration(r->offset_us / 1000000, o, sizeof(o));
+    if (strcmp(r->kind, "trend") == 0) {
+        buf_printf(out, "%s: trend, the last %s against the same %s %s earlier", r->service, w, w,
+                   o);
+    } else if (strcmp(r->kind, "flag") == 0) {
+        buf_printf(out, "%s: flag scan over %s, %zu flag value(s) compared", r->service, w,
+                   r->flag_values);
+        if (r->flag_values_dropped)
+            buf_printf(out, " (%zu more not compared: flags.max_values)", r->flag_values_dropped);
+    } else {
+        char at[UTIL_TS_BUFLEN];
+        util_format_ts(r->deployed_at_us, at);
+        buf_printf(out, "%s: commit %s against %s, deployed %.19sZ", r->service,
+                   r->commit[1] ? r->commit[1] : "(unknown)",
+                   r->commit[0] ? r->commit[0] : "(no baseline)", at);
+        if (r->deploy_id)
+            buf_printf(out, " (deploy %lld)", (long long)r->deploy_id);
+    }
+}
+
+static void text_suspects(const struct detector_report *r, struct buf *out)
+{
+    if (strcmp(r->kind, "trend") != 0)
+        return;
+    size_t n = r->suspects ? json_array_size(r->suspects) : 0;
+    if (n == 0) {
+        buf_printf(out, "  suspects: no deploy and no flag change between the windows\n");
+        return;
+    }
+    buf_printf(out, "  suspects (between the windows):\n");
+    for (size_t i = 0; i < n; i++) {
+        const char *l = json_string_value(json_object_get(json_array_get(r->suspects, i), "label"));
+        buf_printf(out, "    - %s\n", l ? l : "?");
+    }
 }
 
 static void text_header(const struct detector_report *r, struct buf *out)
 {
-    char at[UTIL_TS_BUFLEN];
-    util_format_ts(r->deployed_at_us, at);
-    buf_printf(out, "%s: commit %s against %s, deployed %.19sZ", r->service, r->commit[1],
-               r->commit[0] ? r->commit[0] : "(no baseline)", at);
-    if (r->deploy_id)
-        buf_printf(out, " (deploy %lld)", (long long)r->deploy_id);
+    text_title(r, out);
     buf_printf(out, "\nverdict: %s — %s\n", stats_verdict_name(r->verdict),
                r->verdict_reason ? r->verdict_reason : "");
     text_side(r, DETECTOR_BASE, out);
     text_side(r, DETECTOR_CAND, out);
-    if (r->user_to[0] > r->user_from[0]) {
+    if (is_deploy(r) && r->user_to[0] > r->user_from[0]) {
         char f0[UTIL_TS_BUFLEN], f1[UTIL_TS_BUFLEN];
         util_format_ts(r->user_from[0], f0);
         util_format_ts(r->user_from[1], f1);
@@ -176,18 +249,25 @@ static void text_header(const struct detector_report *r, struct buf *out)
     } else if (r->user_note) {
         buf_printf(out, "  no per-user windows: %s\n", r->user_note);
     }
+    text_suspects(r, out);
     buf_printf(out, "  confidence %g%%%s", 100.0 * r->confidence,
                r->complete ? "" : "; the candidate window is not complete yet");
     if (r->endpoints_skipped)
-        buf_printf(out, "; %zu endpoint(s) without enough samples not shown", r->endpoints_skipped);
+        buf_printf(out, "; %zu result(s) without enough samples not shown", r->endpoints_skipped);
+    if (r->endpoints_light)
+        buf_printf(out, "; %zu light endpoint(s) not compared", r->endpoints_light);
     buf_append_char(out, '\n');
 }
 
 static void text_result(const struct detector_result *res, struct buf *out)
 {
     const struct stats_comparison *c = &res->res.cmp;
-    char name[64];
-    if (res->endpoint)
+    char name[160];
+    if (res->flag_name)
+        snprintf(name, sizeof(name), "%.40s=%.24s %s", res->flag_name,
+                 res->flag_value ? res->flag_value : "",
+                 res->endpoint ? res->endpoint : "(per user)");
+    else if (res->endpoint)
         snprintf(name, sizeof(name), "%s", res->endpoint);
     else
         snprintf(name, sizeof(name), "%s",

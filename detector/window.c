@@ -5,11 +5,11 @@
  * first, so the minute tables are read from the first block that is not clean onwards only.
  * Distinct users are counted here, in C, from the user hash arrays (fetched in binary, radix
  * sorted): that is several times faster than count(DISTINCT) over unnest() in PostgreSQL. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "load.h"
 #include "regressd/db.h"
 #include "regressd/detector.h"
 #include "uset.h"
@@ -24,9 +24,9 @@ struct load {
     struct buf clean;      /* array literal of the clean blocks */
     size_t nblocks;
     double *req[2], *ins[2], *lat_n[2], *lat_us[2]; /* [side][block * 64 + bucket] */
-    double *other; /* [block]: requests of the service's other commits */
-    uint32_t *map; /* endpoint name -> index + 1 into d->endpoints */
-    size_t map_cap, endpoints_cap;
+    double *other;           /* [block]: requests of the service's other commits */
+    struct load_names names; /* endpoint name -> index into d->endpoints */
+    size_t endpoints_cap;
     char *err;
     size_t errlen;
 };
@@ -282,87 +282,29 @@ static void load_user_windows(struct load *l)
     }
 }
 
-/* ---- binary values ---- */
-
-static uint32_t be32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return ntohl(v);
-}
-
-static int64_t be64(const char *p)
-{
-    uint64_t hi = be32(p), lo = be32(p + 4);
-    return (int64_t)(hi << 32 | lo);
-}
-
-#define OID_FLOAT8 701
-
-/* A one-dimensional int2[], int8[] or float8[] in binary format into out[0..*n). */
-static int bin_array(const char *p, int len, double *out, int max, int *n)
-{
-    *n = 0;
-    if (len >= 12 && be32(p) == 0)
-        return 0; /* empty */
-    if (len < 20 || be32(p) != 1 || (int)be32(p + 12) > max)
-        return -1;
-    uint32_t oid = be32(p + 8), count = be32(p + 12);
-    const char *q = p + 20, *end = p + len;
-    for (uint32_t i = 0; i < count; i++) {
-        if (q + 4 > end)
-            return -1;
-        uint32_t elen = be32(q);
-        if ((elen != 2 && elen != 8) || q + 4 + elen > end)
-            return -1; /* NULL elements have length -1 */
-        q += 4;
-        if (elen == 2) {
-            out[i] = (double)(int16_t)(((unsigned char)q[0] << 8) | (unsigned char)q[1]);
-        } else if (oid == OID_FLOAT8) {
-            uint64_t bits = (uint64_t)be64(q);
-            memcpy(&out[i], &bits, sizeof(bits));
-        } else {
-            out[i] = (double)be64(q);
-        }
-        q += elen;
-    }
-    *n = (int)count;
-    return 0;
-}
-
 /* ---- per (endpoint, bucket) ---- */
 
-/* The endpoint's index in d->endpoints, added when new (hash table of index + 1). */
+static const char *endpoint_name(size_t i, void *ctx)
+{
+    return ((struct detector_data *)ctx)->endpoints[i].name;
+}
+
+/* The endpoint's index in d->endpoints, added when new. */
 static size_t endpoint_index(struct load *l, const char *name)
 {
     struct detector_data *d = l->d;
-    if (2 * (d->n_endpoints + 1) > l->map_cap) {
-        size_t cap = l->map_cap ? l->map_cap * 2 : 1024;
-        uint32_t *slots = xcalloc(cap, sizeof(*slots));
-        for (size_t i = 0; i < d->n_endpoints; i++) {
-            const char *n = d->endpoints[i].name;
-            size_t j = util_hash32(n, strlen(n)) & (cap - 1);
-            while (slots[j])
-                j = (j + 1) & (cap - 1);
-            slots[j] = (uint32_t)i + 1;
-        }
-        free(l->map);
-        l->map = slots;
-        l->map_cap = cap;
-    }
-    size_t j = util_hash32(name, strlen(name)) & (l->map_cap - 1);
-    for (; l->map[j]; j = (j + 1) & (l->map_cap - 1))
-        if (strcmp(d->endpoints[l->map[j] - 1].name, name) == 0)
-            return l->map[j] - 1;
+    bool added;
+    size_t i = load_names_index(&l->names, name, endpoint_name, d, &added);
+    if (!added)
+        return i;
     if (d->n_endpoints == l->endpoints_cap) {
         l->endpoints_cap = l->endpoints_cap ? l->endpoints_cap * 2 : 64;
         d->endpoints = xrealloc(d->endpoints, l->endpoints_cap * sizeof(*d->endpoints));
     }
-    struct detector_endpoint_data *e = &d->endpoints[d->n_endpoints];
+    struct detector_endpoint_data *e = &d->endpoints[d->n_endpoints++];
     memset(e, 0, sizeof(*e));
     e->name = xstrdup(name);
-    l->map[j] = (uint32_t)++d->n_endpoints;
-    return d->n_endpoints - 1;
+    return i;
 }
 
 /* Blocks not clean, from the minute table, grouped in PostgreSQL. */
@@ -394,11 +336,11 @@ static int add_block_row(struct load *l, PGresult *res, int i)
 {
     double bk[DETECTOR_MAX_BUCKETS], rq[DETECTOR_MAX_BUCKETS], in[DETECTOR_MAX_BUCKETS];
     int nb, nr, ni, side = PQgetvalue(res, i, 0)[0] != 0;
-    if (bin_array(PQgetvalue(res, i, 2), PQgetlength(res, i, 2), bk, DETECTOR_MAX_BUCKETS, &nb) <
+    if (load_array(PQgetvalue(res, i, 2), PQgetlength(res, i, 2), bk, DETECTOR_MAX_BUCKETS, &nb) <
             0 ||
-        bin_array(PQgetvalue(res, i, 3), PQgetlength(res, i, 3), rq, DETECTOR_MAX_BUCKETS, &nr) <
+        load_array(PQgetvalue(res, i, 3), PQgetlength(res, i, 3), rq, DETECTOR_MAX_BUCKETS, &nr) <
             0 ||
-        bin_array(PQgetvalue(res, i, 4), PQgetlength(res, i, 4), in, DETECTOR_MAX_BUCKETS, &ni) <
+        load_array(PQgetvalue(res, i, 4), PQgetlength(res, i, 4), in, DETECTOR_MAX_BUCKETS, &ni) <
             0 ||
         nr != nb || ni != nb) {
         snprintf(l->err, l->errlen, "rollup_blocks: malformed bucket arrays");
@@ -456,32 +398,6 @@ static int load_endpoints(struct load *l)
 
 /* ---- distinct users ---- */
 
-/* Adds the int4[] in binary format to the window's hashes and, when in_user_window, to the
- * per-user window's. */
-static int add_hashes(struct load *l, const char *p, int len, bool in_user_window, struct uset *all,
-                      struct uset *win)
-{
-    if (len < 12 || be32(p) == 0)
-        return 0; /* empty array */
-    if (be32(p) != 1 || len < 20) {
-        snprintf(l->err, l->errlen, "user_hashes: unexpected array shape");
-        return -1;
-    }
-    uint32_t n = be32(p + 12);
-    const char *q = p + 20, *end = p + len;
-    for (uint32_t i = 0; i < n; i++, q += 8) {
-        if (q + 8 > end || be32(q) != 4) {
-            snprintf(l->err, l->errlen, "user_hashes: truncated or NULL element");
-            return -1;
-        }
-        uint32_t h = be32(q + 4);
-        uset_add(all, h);
-        if (in_user_window)
-            uset_add(win, h);
-    }
-    return 0;
-}
-
 static int load_users(struct load *l)
 {
     static const char sql[] =
@@ -505,11 +421,11 @@ static int load_users(struct load *l)
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
         int side = PQgetvalue(res, i, 0)[0] != 0;
-        int64_t t = be64(PQgetvalue(res, i, 1));
+        int64_t t = load_be64(PQgetvalue(res, i, 1));
         const struct detector_side *sd = &l->d->side[side];
         bool in_win = t >= sd->user_from_us && t < sd->user_to_us;
-        rc = add_hashes(l, PQgetvalue(res, i, 2), PQgetlength(res, i, 2), in_win, &all[side],
-                        &win[side]);
+        rc = load_hashes(PQgetvalue(res, i, 2), PQgetlength(res, i, 2), &all[side],
+                         in_win ? &win[side] : NULL, l->err, l->errlen);
     }
     PQclear(res);
     for (int s = 0; s < 2; s++) {
@@ -569,7 +485,7 @@ rollback:
         PQreset(conn); /* the connection is unusable anyway */
 done:
     free_totals(&l);
-    free(l.map);
+    load_names_free(&l.names);
     buf_free(&l.clean);
     if (rc < 0)
         detector_data_free(out);

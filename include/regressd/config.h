@@ -5,6 +5,7 @@
 #ifndef REGRESSD_CONFIG_H
 #define REGRESSD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,19 @@ struct config {
     double detector_max_ci_width_pct;
     int64_t detector_buckets;
     char *detector_min_effect_endpoints;
+    /* trends, flags, the schedule and retention */
+    double trend_coverage_pct;
+    int64_t trend_max_endpoints;
+    double trend_flag_shift_pct;
+    int64_t flags_window_us;
+    double flags_min_share_pct;
+    int64_t flags_max_values;
+    char *schedule_jobs;
+    char *schedule_clock;
+    int64_t schedule_settle_us;
+    int64_t schedule_max_catchup_us;
+    int64_t retention_samples_us;
+    int64_t retention_rollups_us;
     /* alert delivery (alerting/) */
     int64_t alert_poll_interval_us;
     int64_t alert_connect_timeout_us;
@@ -82,6 +96,9 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
 
 /* Writes every key, its current value (secrets masked) and its environment name. */
 void config_dump(const struct config *cfg, struct buf *out);
+
+/* Whether a comma-separated list (schedule.jobs) names word. */
+bool config_list_has(const char *list, const char *word);
 
 /* The DSN with any password replaced by "***", for logs. Caller frees. */
 char *config_redact_dsn(const char *dsn);

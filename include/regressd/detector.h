@@ -69,6 +69,13 @@ struct detector_params {
     int64_t settle_us;
     struct detector_effect *effects; /* per-endpoint minimum effects, first match wins */
     size_t n_effects;
+    /* trends and flags (detector/trend.c, detector/flags.c) */
+    double trend_coverage;      /* fraction of the service's instructions the endpoints carry */
+    size_t trend_max_endpoints; /* and at most this many endpoints */
+    double trend_flag_shift;    /* a flag value's share moving this much is a suspect */
+    int64_t flags_window_us;    /* default window of a flag scan */
+    double flags_min_share;     /* a value on less (or more than 1 − it) is inconclusive */
+    size_t flags_max_values;    /* flag values compared, most requested first */
 };
 
 /* From the configuration; validates buckets and the endpoint patterns. Free with
@@ -86,6 +93,9 @@ void detector_effects_free(struct detector_effect *e, size_t n);
 /* The minimum effect (fraction) of an endpoint: the first matching pattern's, else the rule's. */
 double detector_min_effect(const struct detector_params *p, const char *endpoint);
 
+/* us rounded down to a 10-minute block (also for negative times). */
+int64_t detector_floor_block(int64_t us);
+
 /* ---- windows ---- */
 
 struct detector_windows {
@@ -102,6 +112,7 @@ void detector_windows_of(const struct detector_params *p, int64_t deployed_at_us
 
 struct detector_endpoint_data {
     char *name;
+    bool light; /* trends: not among the heaviest endpoints, not compared (but decomposed) */
     double requests[2][DETECTOR_MAX_BUCKETS]; /* [side][bucket] */
     double instructions[2][DETECTOR_MAX_BUCKETS];
 };
@@ -140,6 +151,34 @@ int detector_load(PGconn *conn, const struct detector_params *p, const char *ser
                   size_t errlen) REGRESSD_MUST_CHECK;
 void detector_data_free(struct detector_data *d);
 
+/* ---- one window of a service over all its commits (detector/span.c) ---- */
+
+struct detector_span_endpoint {
+    char *name;
+    double requests[DETECTOR_MAX_BUCKETS];
+    double instructions[DETECTOR_MAX_BUCKETS];
+};
+
+struct detector_span {
+    int64_t from_us, to_us;                /* on 10-minute blocks */
+    double samples;                        /* requests in the window */
+    int64_t users;                         /* distinct users in the window */
+    double requests[DETECTOR_MAX_BUCKETS]; /* per bucket, over every endpoint */
+    double instructions[DETECTOR_MAX_BUCKETS];
+    double users_b[DETECTOR_MAX_BUCKETS]; /* distinct users per bucket */
+    double latency_n[DETECTOR_MAX_BUCKETS];
+    double latency_us[DETECTOR_MAX_BUCKETS];
+    struct detector_span_endpoint *endpoints; /* sorted by name */
+    size_t n_endpoints;
+};
+
+/* Loads [from_us, to_us) (both on blocks) of a service, every commit, in one snapshot: whole
+ * clean blocks from the block tables, the rest from the minute tables. */
+int detector_span_load(PGconn *conn, const struct detector_params *p, const char *service,
+                       int64_t from_us, int64_t to_us, struct detector_span *out, char *err,
+                       size_t errlen) REGRESSD_MUST_CHECK;
+void detector_span_free(struct detector_span *s);
+
 /* ---- the comparison (detector/check.c) ---- */
 
 enum detector_metric {
@@ -151,8 +190,10 @@ const char *detector_metric_name(enum detector_metric m);
 
 struct detector_result {
     enum detector_metric metric;
-    char *endpoint; /* NULL: service level */
-    bool gates;     /* counts for the deploy's verdict */
+    char *endpoint;   /* NULL: service level */
+    char *flag_name;  /* flag results: the flag value compared (with it against without it) */
+    char *flag_value; /* NULL otherwise */
+    bool gates;       /* counts for the deploy's verdict */
     double min_effect;
     struct stats_input in;
     struct stats_result res;
@@ -179,12 +220,16 @@ struct detector_decomposition {
 };
 
 struct detector_report {
-    char *kind; /* "deploy" */
+    char *kind; /* "deploy", "trend" or "flag" */
     char *service;
     int64_t deploy_id; /* 0: no deploy recorded */
     int64_t deployed_at_us;
-    char *commit[2]; /* baseline, candidate; baseline NULL when unknown */
+    char *commit[2]; /* deploys: baseline, candidate; baseline NULL when unknown */
+    char *label[2];  /* trends and flags: what each side is; NULL: "commit <commit>" */
     struct detector_windows win;
+    int64_t from[2], to[2];       /* each side's (per-request) window */
+    int64_t window_us, offset_us; /* trends and flags: the job's window and offset */
+    json_t *suspects;             /* trends: deploys and flag changes in between; or NULL */
     int64_t user_from[2], user_to[2];
     double samples[2];
     int64_t users[2];
@@ -195,7 +240,10 @@ struct detector_report {
     const char *user_note;
     struct detector_result *results; /* service level first, then endpoints by impact */
     size_t n_results;
-    size_t endpoints_skipped; /* endpoints without min_samples on both sides */
+    size_t endpoints_skipped;   /* endpoints without min_samples on both sides */
+    size_t endpoints_light;     /* trends: endpoints outside the heaviest, not compared */
+    size_t flag_values;         /* flag scans: flag values compared */
+    size_t flag_values_dropped; /* and seen but beyond flags.max_values */
     struct detector_decomposition dec;
 };
 
@@ -212,6 +260,84 @@ void detector_report_free(struct detector_report *r);
 
 /* Exit status of `check` for a verdict (CONTRACT section 2): 0, 1 or 3. */
 int detector_exit_status(enum stats_verdict v);
+
+/* ---- trends (detector/trend.c) ---- */
+
+/* The windows of a trend: candidate [at − window, at), baseline the same offset earlier, at
+ * rounded down to a 10-minute block. window and offset must be whole blocks, offset ≥ window;
+ * -1 with the reason (naming --window or --offset) otherwise. */
+int detector_trend_windows(int64_t at_us, int64_t window_us, int64_t offset_us, int64_t from[2],
+                           int64_t to[2], char *err, size_t errlen) REGRESSD_MUST_CHECK;
+
+/* The two windows as the sides of a check (pure): per-user windows are the whole windows;
+ * endpoints outside the heaviest (trend_coverage, trend_max_endpoints) are marked light. */
+void detector_trend_data(const struct detector_params *p, const struct detector_span *base,
+                         const struct detector_span *cand, int64_t now_us,
+                         struct detector_data *out);
+
+/* Loads, compares and names the suspects: the report of `regressd trend` (kind "trend", verdict
+ * rule of a deploy). NULL with the reason for invalid windows or a database error. */
+struct detector_report *detector_trend(PGconn *conn, const struct detector_params *p,
+                                       const char *service, int64_t window_us, int64_t offset_us,
+                                       int64_t at_us, int64_t now_us, char *err, size_t errlen);
+
+/* ---- flag scans (detector/flags.c) ---- */
+
+/* Requests of one endpoint that carried a flag value. */
+struct detector_flag_endpoint {
+    size_t endpoint; /* index into the span's endpoints */
+    double requests[DETECTOR_MAX_BUCKETS];
+    double instructions[DETECTOR_MAX_BUCKETS];
+};
+
+/* One flag value seen in the window: the requests that carried it, per endpoint and over the
+ * service, and the distinct users they came from. */
+struct detector_flag_value {
+    char *flag, *value;
+    char *key; /* internal lookup key */
+    double samples;
+    double requests[DETECTOR_MAX_BUCKETS];
+    double instructions[DETECTOR_MAX_BUCKETS];
+    double users_b[DETECTOR_MAX_BUCKETS];
+    int64_t users;
+    struct detector_flag_endpoint *endpoints;
+    size_t n_endpoints, cap;
+};
+
+struct detector_flags_data {
+    struct detector_span span;          /* the whole window */
+    struct detector_flag_value *values; /* most requested first, at most flags_max_values */
+    size_t n_values;
+    size_t values_dropped; /* seen beyond flags_max_values */
+    int64_t now_us;
+};
+
+/* Loads the window [from_us, to_us) (on blocks) of a service and its flag rollups, in one
+ * snapshot. */
+int detector_flags_load(PGconn *conn, const struct detector_params *p, const char *service,
+                        int64_t from_us, int64_t to_us, int64_t now_us,
+                        struct detector_flags_data *out, char *err,
+                        size_t errlen) REGRESSD_MUST_CHECK;
+void detector_flags_data_free(struct detector_flags_data *fd);
+
+/* Compares, for every flag value, requests with it against the same endpoint's requests without
+ * it, and users who had it against users who did not (instructions per user), all results in
+ * one Benjamini–Hochberg family. A value on less than flags_min_share (or more than 1 − it) of
+ * the users, or of an endpoint's requests, gives an inconclusive result there (no comparison
+ * group). A user seen both with and without the value counts as a user with it; their requests
+ * without it stay on the other side (flags are meant per user: gatekeepers, experiments).
+ * Verdict: regression when any instructions result is one; else inconclusive when values were
+ * seen but none could be tested; else improvement when any result is one; else no_change. Pure;
+ * NULL with the reason only for invalid parameters. */
+struct detector_report *detector_flags_check(const struct detector_params *p,
+                                             const struct detector_flags_data *fd,
+                                             const char *service, char *err, size_t errlen);
+
+/* `regressd flags`: the window [at − window, at) (at rounded down to a block; window a whole
+ * number of blocks) loaded and compared. */
+struct detector_report *detector_flags(PGconn *conn, const struct detector_params *p,
+                                       const char *service, int64_t window_us, int64_t at_us,
+                                       int64_t now_us, char *err, size_t errlen);
 
 /* ---- renderings (detector/report.c) ---- */
 

@@ -76,6 +76,7 @@ struct traffic_plant {
 
 struct traffic_config {
     uint64_t seed;
+    uint64_t stream_seed;     /* requests' draws; 0: seed (users, endpoints stay from seed) */
     int64_t start_us, end_us; /* event times fall in [start, end) */
     uint64_t samples;         /* valid samples to produce */
     int users;                /* user population */

@@ -56,6 +56,8 @@ int util_parse_duration(const char *s, int64_t *out_us) REGRESSD_MUST_CHECK;
 /* Formats microseconds since the epoch as "2026-11-21T10:00:00.123456Z" (27 bytes + NUL). */
 #define UTIL_TS_BUFLEN 32
 void util_format_ts(int64_t us, char out[UTIL_TS_BUFLEN]);
+/* Seconds as the largest whole unit: "1w", "2d", "1h", "90m", "45s". */
+void util_format_duration(int64_t seconds, char *out, size_t outlen);
 /* Days since 1970-01-01 of a time in microseconds (floor). */
 int64_t util_day_of(int64_t us);
 /* Civil date of a day number. */

@@ -506,7 +506,7 @@ static void test_text(void)
         const char *want;
     } durations[] = {{604800, "1w"}, {86400, "1d"}, {7200, "2h"}, {90, "90s"}, {1800, "30m"}};
     for (size_t i = 0; i < REGRESSD_ARRAY_LEN(durations); i++) {
-        alert_format_duration(durations[i].s, d, sizeof(d));
+        util_format_duration(durations[i].s, d, sizeof(d));
         CHECK_STR(d, durations[i].want);
     }
     json_t *n = json_real(-1.234);

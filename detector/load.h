@@ -1,0 +1,41 @@
+/* What the loaders of detector/ share: binary values of PostgreSQL results (arrays of the
+ * rollup tables, fetched with resultFormat = 1) and an index of names (endpoints, flag values)
+ * into an array. Private to detector/. */
+#ifndef REGRESSD_DETECTOR_LOAD_H
+#define REGRESSD_DETECTOR_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uset.h"
+
+uint32_t load_be32(const char *p);
+int64_t load_be64(const char *p);
+
+/* A one-dimensional int2[], int8[] or float8[] in binary format into out[0..*n); -1 when it has
+ * another shape, NULL elements or more than max elements. */
+int load_array(const char *p, int len, double *out, int max, int *n);
+
+/* Adds the elements of an int4[] in binary format (user hashes) to a and, when b is not NULL,
+ * to b. -1 with the reason for another shape or NULL elements. */
+int load_hashes(const char *p, int len, struct uset *a, struct uset *b, char *err, size_t errlen);
+
+/* Name -> index into the caller's array (open addressing over util_hash32). */
+struct load_names {
+    uint32_t *slots; /* index + 1; 0 = empty */
+    size_t cap;      /* slots, a power of two */
+    size_t n;        /* names indexed */
+};
+
+/* The index of name; when absent, *added is set, the name is given index n (the caller appends
+ * its element) and the table grows as needed. name_of(i, ctx) returns the name of element i
+ * (used to compare and to rehash). */
+size_t load_names_index(struct load_names *m, const char *name,
+                        const char *(*name_of)(size_t i, void *ctx), void *ctx, bool *added);
+/* The index of name, or -1 when it is not indexed. */
+long load_names_find(const struct load_names *m, const char *name,
+                     const char *(*name_of)(size_t i, void *ctx), void *ctx);
+void load_names_free(struct load_names *m);
+
+#endif
