@@ -11,6 +11,7 @@
 #include "regressd/db.h"
 #include "regressd/http.h"
 #include "regressd/log.h"
+#include "scheduler.h"
 
 volatile sig_atomic_t stop_requested;
 
@@ -149,13 +150,15 @@ int cmd_run(struct config *cfg, int argc, char **argv)
     rc = EXIT_OK;
     struct alert_loop *alerts = NULL;
     struct deploy_checker *checker = NULL;
+    struct scheduler *schedule = NULL;
     if (migrate_database(cfg, true, err, sizeof(err)) < 0) {
         if (!stop_requested) {
             log_error("%s", err);
             rc = EXIT_USAGE;
         }
     } else if (!(alerts = alert_loop_start(cfg, &stop_requested, err, sizeof(err))) ||
-               !(checker = deploy_checker_start(cfg, &stop_requested, err, sizeof(err)))) {
+               !(checker = deploy_checker_start(cfg, &stop_requested, err, sizeof(err))) ||
+               !(schedule = scheduler_start(cfg, &stop_requested, err, sizeof(err)))) {
         log_error("%s", err);
         rc = EXIT_USAGE;
     } else {
@@ -167,6 +170,7 @@ int cmd_run(struct config *cfg, int argc, char **argv)
     }
     /* The HTTP server reads the loop's metrics: stop serving before the loop goes away. */
     http_stop(http);
+    scheduler_stop(schedule);
     deploy_checker_stop(checker);
     alert_loop_stop(alerts);
     consumer_free(consumer);
