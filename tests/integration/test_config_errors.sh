@@ -22,6 +22,10 @@ REGRESSD_MIN_EFFECT_PCT=-3 expect_config_error "REGRESSD_MIN_EFFECT_PCT"
 printf 'kafka.topic = ok\nlog.level = loud\n' >"$WORK/bad.conf"
 expect_config_error "bad.conf:2: log.level" -c "$WORK/bad.conf"
 expect_config_error "http.listen" -o http.listen=nowhere
+expect_config_error "schedule.clock: must be one of: wall, event" -o schedule.clock=monotonic
+expect_config_error "schedule.jobs: must be a list of: hourly" -o schedule.jobs=hourly,yearly
+expect_config_error "flags.min_share_pct" -o flags.min_share_pct=60
+expect_config_error "retention.samples" -o retention.samples=1h
 [ "$(q "SELECT count(*) FROM pg_tables WHERE tablename IN ('samples', 'schema_migrations')")" -eq 0 ] ||
     fail "a rejected configuration touched the database"
 
