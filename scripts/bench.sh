@@ -6,7 +6,11 @@
 #   scripts/bench.sh ingest [ARGS...]   only the ingest bench (ARGS: see bench_ingest --help,
 #                                       e.g. --samples 2000000 -o kafka.fetch.max.bytes=4194304)
 #   scripts/bench.sh check [ARGS...]    only the deploy-check bench (see bench_check --help)
-#   scripts/bench.sh detector [ARGS...] only the detector simulation (see sim_detector --help)
+#   scripts/bench.sh detector [ARGS...] only the deploy simulation (see sim_detector --help)
+#   scripts/bench.sh trendflags [ARGS...]  only the trend and flag-scan simulation
+#                                       (sim_trend_flags [--trials N] [--seed S] [--users U])
+#   scripts/bench.sh sim [ARGS...]      both simulations, no database (ARGS given to both: the
+#                                       common ones are --trials N and --seed S)
 # Builds into build-bench/ (or $BUILD_DIR), optimised with debug symbols, for perf.
 # The ingest bench's server loads pg_stat_statements, so its report shows which statements
 # PostgreSQL spent its time on. BENCH_PG_OPTS adds server settings, e.g.
@@ -17,9 +21,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 which=${1:-all}
 [ $# -gt 0 ] && shift
 case $which in
-all | ingest | check | detector) ;;
+all | ingest | check | detector | trendflags | sim) ;;
 *)
-    echo "usage: scripts/bench.sh [all | ingest|check|detector [ARGS...]]" >&2
+    echo "usage: scripts/bench.sh [all | ingest|check|detector|trendflags|sim [ARGS...]]" >&2
     exit 2
     ;;
 esac
@@ -39,7 +43,11 @@ if [ "$which" = all ] || [ "$which" = check ]; then
     echo "== bench_check"
     pg_virtualenv -t "$dir/bench/bench_check" "$@"
 fi
-if [ "$which" = all ] || [ "$which" = detector ]; then
+if [ "$which" = all ] || [ "$which" = detector ] || [ "$which" = sim ]; then
     echo "== sim_detector"
     "$dir/bench/sim_detector" "$@"
+fi
+if [ "$which" = all ] || [ "$which" = trendflags ] || [ "$which" = sim ]; then
+    echo "== sim_trend_flags"
+    "$dir/bench/sim_trend_flags" "$@"
 fi
