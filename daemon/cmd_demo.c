@@ -1,12 +1,14 @@
 /* `regressd demo`: the whole pipeline on this machine, on embedded defaults. A throw-away
  * database in the configured PostgreSQL (scripts/demo.sh runs the demo under pg_virtualenv), an
  * in-process mock Kafka cluster, the consumer on a thread (exactly as `regressd run` consumes),
- * the HTTP API, a few hours of synthetic traffic with planted regressions, then a report of what
- * was stored, the deploy check's verdict table and where to look next.
+ * the HTTP API, a local alert receiver and the alert delivery loop of `regressd run` pointed at
+ * it, a few hours of synthetic traffic with planted regressions, then a report of what was
+ * stored, the deploy check, the trend and the flag scan with what they found of the plants, the
+ * alerts as the receiver got them, and where to look next.
  *
  * Every wait is bounded and watches stop_requested (SIGINT/SIGTERM); every path, Ctrl-C
- * included, goes through demo_cleanup: consumer stopped and joined, HTTP stopped, mock cluster
- * destroyed, database dropped (unless --keep). */
+ * included, goes through demo_cleanup: consumer stopped and joined, HTTP stopped, alert loop
+ * stopped, receiver stopped, mock cluster destroyed, database dropped (unless --keep). */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -27,6 +29,9 @@
 #define DEMO_SAMPLES 600000
 #define DEMO_QUICK_SAMPLES 300000
 #define DEMO_CONSUMER_STOP_TIMEOUT_US (30 * 1000000LL)
+/* Delivery loop settings the demo relies on, whatever the configuration says. */
+#define DEMO_ALERT_POLL_INTERVAL "200ms"
+#define DEMO_ALERT_MAX_PER_SERVICE "10"
 
 static const char demo_help[] =
     "usage: regressd [-c FILE] [-o KEY=VALUE]... demo [--quick] [--keep] [--samples N] [--seed S]\n"
@@ -35,19 +40,33 @@ static const char demo_help[] =
     "  1. creates a throw-away database regressd_demo_<pid> in the configured PostgreSQL\n"
     "     (postgres.dsn; empty: the PG* environment) and migrates it;\n"
     "  2. starts an in-process Kafka broker (librdkafka's mock cluster, real Kafka protocol),\n"
-    "     regressd's consumer on it (consumer group regressd-demo) and the HTTP API\n"
-    "     (http.listen, default 127.0.0.1:8719; another free port when that one is taken);\n"
+    "     regressd's consumer on it (consumer group regressd-demo), the HTTP API (http.listen,\n"
+    "     default 127.0.0.1:8719; another free port when that one is taken), an HTTP alert\n"
+    "     receiver on 127.0.0.1 (a free port) standing in for a generic webhook (POST\n"
+    "     " DEMO_WEBHOOK_PATH ") and Slack (POST " DEMO_SLACK_PATH "), and the alert delivery "
+    "loop of `regressd run`\n"
+    "     pointed at it (webhook.url and slack.webhook_url are set to the receiver and\n"
+    "     alertmanager.url is switched off: the demo's alerts never leave this machine);\n"
     "  3. generates three hours of synthetic traffic for service \"web\" (600,000 samples, 30\n"
     "     endpoints, 20,000 users, 0.5 % malformed messages) with a deploy of "
     "commit " DEMO_NEW_COMMIT "\n"
     "     an hour before its end that makes /feed and /search 6 % more expensive, and a flag\n"
     "     new_ranker=on for half of the users that makes /profile 10 % more expensive;\n"
     "  4. waits until every message is stored and compares PostgreSQL with the ground truth;\n"
-    "  5. runs the deploy check of " DEMO_NEW_COMMIT " and prints its verdict table;\n"
-    "  6. prints where to look next (tables, queries, /metrics, commands).\n"
+    "  5. runs the deploy check of " DEMO_NEW_COMMIT " and prints its verdict table; stores the\n"
+    "     verdict with its alert, as the daemon's deploy checker does;\n"
+    "  6. runs the trend of the last hour against the hour before (`regressd trend --window 1h\n"
+    "     --offset 1h`), prints its table and suspects (the deploy), stores it with its alert;\n"
+    "  7. runs the flag scan over the three hours (`regressd flags --window 3h`), prints its\n"
+    "     regressions (new_ranker=on on /profile) and a count of the other results, stores it\n"
+    "     with its alert;\n"
+    "  8. waits (at most 30 s) until the receiver got every alert as webhook and as Slack\n"
+    "     message and the loop marked it delivered, then prints the deploy alert's webhook\n"
+    "     title and its Slack message as text, and the trend's Slack message (the suspects);\n"
+    "  9. prints where to look next (tables, queries, /metrics, commands).\n"
     "Then it stops everything and drops the database. Ctrl-C stops early and cleans up too.\n"
     "The easy way: scripts/demo.sh (installs, builds, and runs this under pg_virtualenv).\n"
-    "The consumer's own log lines are limited to warnings (-o log.level=debug shows all).\n"
+    "The daemon's own log lines are limited to warnings (-o log.level=debug shows all).\n"
     "\n"
     "Options:\n"
     "  --quick        fewer samples (300,000) and fewer progress lines, for CI\n"
@@ -55,9 +74,11 @@ static const char demo_help[] =
     "  --samples N    valid samples to generate (default 600,000; at least 50,000)\n"
     "  --seed S       random seed of the traffic (default 1)\n"
     "\n"
-    "Exit status: 0 the pipeline delivered every sample and the check found the planted\n"
-    "regressions; 1 it did not (rows lost or duplicated, a stage failed, a planted regression\n"
-    "missed); 2 usage, configuration or connection error; 130 interrupted.\n";
+    "Exit status: 0 the pipeline delivered every sample, the deploy check and the trend found\n"
+    "both planted commit regressions (and the trend named the deploy), the flag scan found the\n"
+    "flag's, and every alert reached the receiver; 1 it did not (rows lost or duplicated, a\n"
+    "stage failed, a planted regression missed, an alert not delivered); 2 usage, configuration\n"
+    "or connection error; 130 interrupted.\n";
 
 /* ---- output helpers (shared by the demo's files) --------------------------------------------- */
 
@@ -68,8 +89,9 @@ double demo_elapsed(const struct demo *d)
 
 void demo_say(const struct demo *d, int stage, const char *fmt, ...)
 {
-    static const char *const names[DEMO_STAGES + 1] = {"",       "postgres", "kafka", "traffic",
-                                                       "stored", "check",    "next"};
+    static const char *const names[DEMO_STAGES + 1] = {"",       "postgres", "services", "traffic",
+                                                       "stored", "check",    "trend",    "flags",
+                                                       "alert",  "next"};
     char tag[32];
     snprintf(tag, sizeof(tag), "[%d/%d %s]", stage, DEMO_STAGES, names[stage]);
     printf("%5.1fs %-14s ", demo_elapsed(d), tag);
@@ -342,6 +364,44 @@ static void start_http(struct demo *d)
              port == wanted ? "" : " (the configured port was taken)");
 }
 
+/* The local receiver, and the configuration that points the delivery loop at it: before any
+ * thread that reads the configuration starts. */
+static int setup_receiver(struct demo *d, char *err, size_t errlen)
+{
+    d->receiver = demo_receiver_start(err, errlen);
+    if (!d->receiver)
+        return -1;
+    snprintf(d->receiver_url, sizeof(d->receiver_url), "http://127.0.0.1:%u",
+             demo_receiver_port(d->receiver));
+    char webhook[96], slack[96];
+    snprintf(webhook, sizeof(webhook), "%s" DEMO_WEBHOOK_PATH, d->receiver_url);
+    snprintf(slack, sizeof(slack), "%s" DEMO_SLACK_PATH, d->receiver_url);
+    const char *settings[][2] = {
+        {"webhook.url", webhook},
+        {"slack.webhook_url", slack},
+        {"alertmanager.url", ""}, /* not the configured one: demo alerts stay here */
+        {"alert.poll_interval", DEMO_ALERT_POLL_INTERVAL},
+        {"alert.max_per_service", DEMO_ALERT_MAX_PER_SERVICE},
+    };
+    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(settings); i++)
+        if (config_set(d->cfg, settings[i][0], settings[i][1], "demo", err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+/* The delivery loop of `regressd run`, on the demo database (it holds the delivery lock there). */
+static int start_alerts(struct demo *d, char *err, size_t errlen)
+{
+    d->alerts = alert_loop_start(d->cfg, &stop_requested, err, errlen);
+    if (!d->alerts)
+        return -1;
+    http_set_alert_loop(d->http, d->alerts);
+    demo_say(d, 2, "alert receiver at %s: %s plays a generic webhook, %s Slack", d->receiver_url,
+             DEMO_WEBHOOK_PATH, DEMO_SLACK_PATH);
+    demo_say(d, 2, "alert delivery loop started, pointed at it (alertmanager.url off)");
+    return 0;
+}
+
 /* Stops the consumer (it stores the batch in flight and leaves the group) and waits for it,
  * bounded: a consumer that does not stop in time is left behind (the process exits anyway). */
 static void stop_consumer(struct demo *d)
@@ -370,8 +430,12 @@ static void stop_consumer(struct demo *d)
 static void demo_cleanup(struct demo *d)
 {
     stop_consumer(d);
-    http_stop(d->http);
+    http_stop(d->http); /* it reads the alert loop's metrics: before the loop goes */
     d->http = NULL;
+    alert_loop_stop(d->alerts);
+    d->alerts = NULL;
+    demo_receiver_stop(d->receiver);
+    d->receiver = NULL;
     consumer_free(d->consumer);
     d->consumer = NULL;
     mockkafka_free(d->kafka);
@@ -396,14 +460,16 @@ static void print_intro(const struct demo *d)
 {
     char n[32];
     printf("regressd demo: synthetic traffic -> Kafka -> regressd -> PostgreSQL -> deploy check, "
-           "all on this machine.\n"
-           "%s samples of service \"" DEMO_SERVICE "\" with planted regressions; Ctrl-C stops "
+           "trend,\nflag scan -> alerts, all on this machine. "
+           "%s samples of service \"" DEMO_SERVICE "\" with planted\nregressions; Ctrl-C stops "
            "and cleans up.\n\n",
            demo_count(d->opt.samples, n));
     fflush(stdout);
 }
 
-/* Stages 1-3: everything runs; 0, or -1 with the reason and the exit status in *rc. */
+/* Stages 1-3: everything runs; 0, or -1 with the reason and the exit status in *rc. The
+ * configuration is complete before the first thread that reads it (HTTP, alert loop,
+ * consumer) starts. */
 static int run_pipeline(struct demo *d, int *rc, char *err, size_t errlen)
 {
     *rc = EXIT_USAGE; /* setup: a configuration or connection error */
@@ -419,17 +485,33 @@ static int run_pipeline(struct demo *d, int *rc, char *err, size_t errlen)
     d->consumer = consumer_new(d->cfg, err, errlen);
     if (!d->consumer)
         return -1;
-    start_http(d); /* sets http.listen: before the consumer's thread reads cfg */
-    if (start_consumer(d, err, errlen) < 0)
-        return -1;
     *rc = DEMO_EXIT_FAILED;
+    if (setup_receiver(d, err, errlen) < 0)
+        return -1;
+    start_http(d); /* sets http.listen */
+    if (start_alerts(d, err, errlen) < 0 || start_consumer(d, err, errlen) < 0)
+        return -1;
     if (demo_traffic_build(d, err, errlen) < 0 || demo_traffic_run(d, err, errlen) < 0)
         return -1;
     return 0;
 }
 
+/* What the analyses and the alert stage found, for the closing line and the exit status. */
+struct demo_outcomes {
+    struct demo_outcome check, trend, flags;
+    struct demo_alert_outcome alert;
+};
+
+static void print_found(const char *what, const struct demo_outcome *o, bool *first)
+{
+    if (!o->ran)
+        return;
+    printf("%s%s found %d of %d", *first ? "; " : ", ", what, o->found, o->planted);
+    *first = false;
+}
+
 /* The closing line: what the demo showed, in one line (CI greps it). */
-static void print_outcome(const struct demo *d, int rc, const struct demo_check_outcome *check)
+static void print_outcome(const struct demo *d, int rc, const struct demo_outcomes *o)
 {
     char a[32], b[32], c[32];
     printf("regressd demo: %s after %.1f s",
@@ -440,13 +522,65 @@ static void print_outcome(const struct demo *d, int rc, const struct demo_check_
     if (d->stored_samples || d->stored_dead)
         printf(": %s of %s samples stored, %s dead letters", demo_count(d->stored_samples, a),
                demo_count(d->tcfg.samples, b), demo_count(d->stored_dead, c));
-    if (check->ran)
-        printf("; the deploy check found %d of %d planted regressions", check->found,
-               check->planted);
+    bool first = true;
+    print_found("the deploy check", &o->check, &first);
+    print_found("the trend", &o->trend, &first);
+    print_found("the flag scan", &o->flags, &first);
+    if (!first)
+        printf(" planted regressions");
+    if (o->alert.ran)
+        printf("; %d of %d alerts reached the receiver", o->alert.delivered, o->alert.queued);
     printf("\n");
 }
 
-static int run_demo(struct demo *d, struct demo_check_outcome *check)
+/* Why an analysis falls short of its plants (static), or NULL when it found them all. */
+static const char *shortfall(const struct demo_outcome *o)
+{
+    if (o->found < o->planted)
+        return "missed a planted regression";
+    if (!o->suspect_ok)
+        return "did not name the deploy among its suspects";
+    return NULL;
+}
+
+/* Runs one analysis stage; its failures make the demo fail, not stop. */
+static void analyse(struct demo *d, const char *what,
+                    int (*stage)(struct demo *, struct demo_outcome *, char *, size_t),
+                    struct demo_outcome *o, int *rc)
+{
+    char err[1024];
+    const char *why;
+    if (stage(d, o, err, sizeof(err)) < 0) {
+        if (stop_requested)
+            return;
+        complain("FAILED: %s: %s", what, err);
+        *rc = DEMO_EXIT_FAILED;
+    } else if ((why = shortfall(o))) {
+        complain("FAILED: the %s %s (found %d of %d)%s", what, why, o->found, o->planted,
+                 d->opt.samples < DEMO_QUICK_SAMPLES
+                     ? " (with this few samples the intervals can be too wide to clear the "
+                       "minimum effect)"
+                     : "");
+        *rc = DEMO_EXIT_FAILED;
+    }
+}
+
+static void check_alerts(struct demo *d, struct demo_alert_outcome *o, int *rc)
+{
+    char err[1024];
+    if (demo_alert(d, o, err, sizeof(err)) < 0) {
+        if (stop_requested)
+            return;
+        complain("FAILED: alerts: %s", err);
+        *rc = DEMO_EXIT_FAILED;
+    } else if (!o->deploy_arrived || o->delivered < o->queued) {
+        complain("FAILED: %d of %d alerts reached the receiver%s", o->delivered, o->queued,
+                 o->deploy_arrived ? "" : ", the deploy alert not among them");
+        *rc = DEMO_EXIT_FAILED;
+    }
+}
+
+static int run_demo(struct demo *d, struct demo_outcomes *o)
 {
     char err[1024];
     int rc;
@@ -465,18 +599,13 @@ static int run_demo(struct demo *d, struct demo_check_outcome *check)
     demo_report_truth(d);
     if (stop_requested)
         return DEMO_EXIT_INTERRUPTED;
-    if (demo_check(d, check, err, sizeof(err)) < 0) {
-        complain("FAILED: deploy check: %s", err);
-        rc = DEMO_EXIT_FAILED;
-    } else if (check->ran && check->found < check->planted) {
-        complain("FAILED: the deploy check found %d of %d planted regressions%s", check->found,
-                 check->planted,
-                 d->opt.samples < DEMO_QUICK_SAMPLES
-                     ? " (with this few samples the intervals can be too wide to clear the "
-                       "minimum effect)"
-                     : "");
-        rc = DEMO_EXIT_FAILED;
-    }
+    analyse(d, "deploy check", demo_check, &o->check, &rc);
+    if (!stop_requested)
+        analyse(d, "trend", demo_trend, &o->trend, &rc);
+    if (!stop_requested)
+        analyse(d, "flag scan", demo_flags, &o->flags, &rc);
+    if (!stop_requested)
+        check_alerts(d, &o->alert, &rc);
     if (stop_requested)
         return DEMO_EXIT_INTERRUPTED;
     demo_report_next(d);
@@ -501,12 +630,12 @@ int cmd_demo(struct config *cfg, int argc, char **argv)
     d->started_mono_us = util_mono_us();
     atomic_init(&d->consumer_done, false);
     signals_install();
-    struct demo_check_outcome check = {0};
-    rc = run_demo(d, &check);
+    struct demo_outcomes outcomes = {0};
+    rc = run_demo(d, &outcomes);
     if (rc == DEMO_EXIT_INTERRUPTED)
         printf("\ninterrupted: stopping and cleaning up\n");
     demo_cleanup(d);
-    print_outcome(d, rc, &check);
+    print_outcome(d, rc, &outcomes);
     if (d->consumer_abandoned) {
         /* Its thread still reads cfg and d: leave without freeing them. */
         fflush(NULL);

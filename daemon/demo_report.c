@@ -1,5 +1,5 @@
 /* `regressd demo`: what PostgreSQL holds, checked against the generator's ground truth (stage 4),
- * and where to look next (stage 6). */
+ * and where to look next (stage 9). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,7 +249,7 @@ void demo_report_truth(struct demo *d)
     fflush(stdout);
 }
 
-/* ---- stage 6: where to look next ------------------------------------------------------------- */
+/* ---- stage 9: where to look next ------------------------------------------------------------- */
 
 static const char next_sql[] =
     "      -- the heaviest endpoints of the last hour, from the per-minute rollups\n"
@@ -265,7 +265,10 @@ static const char next_sql[] =
     "        FROM samples WHERE endpoint = '/profile' GROUP BY 1;\n"
     "      -- why messages were rejected, and where they were on Kafka\n"
     "      SELECT reason, kafka_partition, kafka_offset, left(encode(raw, 'escape'), 60)\n"
-    "        FROM dead_letters ORDER BY id LIMIT 5;\n";
+    "        FROM dead_letters ORDER BY id LIMIT 5;\n"
+    "      -- the alerts and how their delivery went, receiver by receiver\n"
+    "      SELECT a.id, a.kind, d.receiver, d.state, d.attempts, d.delivered_at\n"
+    "        FROM alerts a JOIN alert_deliveries d ON d.alert_id = a.id ORDER BY a.id;\n";
 
 /* The path of this executable, for commands to copy; "regressd" when unknown. */
 static void self_path(char *out, size_t len)
@@ -319,26 +322,36 @@ static void print_sql_access(struct demo *d)
 void demo_report_next(struct demo *d)
 {
     printf("\n");
-    demo_say(d, 6, "where to look next");
+    demo_say(d, DEMO_STAGE_NEXT, "where to look next");
     printf("    SQL: samples (one row per sample, daily partitions), rollups and rollup_users\n"
            "    (per-minute sums: always GROUP BY), dead_letters, kafka_offsets, commits, "
            "endpoints%s. E.g.:\n",
-           have_deploys(d) ? ",\n    deploys (with the verdict), findings" : "");
+           have_deploys(d) ? ",\n    deploys (with the verdict), findings (every report), "
+                             "alerts, alert_deliveries, alert_attempts"
+                           : "");
     fputs(next_sql, stdout);
     print_sql_access(d);
     if (d->http_url[0])
         printf("    HTTP: while it ran, the demo served %s/metrics (Prometheus text: consumed,\n"
-               "    stored, dead-lettered, lag, batch latency) and /healthz, as `regressd run` "
-               "does on http.listen.\n",
+               "    stored, dead-lettered, lag, batch latency, alert deliveries) and /healthz, as "
+               "`regressd run`\n    does on http.listen.\n",
                d->http_url);
     printf("    commands, against your own Kafka and PostgreSQL (README.md, "
            "config/regressd.conf.example):\n"
-           "      regressd run                                    consume, check deploys, serve "
-           "HTTP\n"
-           "      regressd deploy --service %s --commit C        record a deploy (the hook)\n"
-           "      regressd check --service %s --commit %s  the check above; exit 1: "
+           "      regressd run                                           consume, check deploys, "
+           "run the\n"
+           "                                                             scheduled jobs, send "
+           "alerts, serve HTTP\n"
+           "      regressd deploy --service %s --commit C               record a deploy (the "
+           "hook)\n"
+           "      regressd check --service %s --commit %s         the check above; exit 1: "
            "regression\n"
-           "      regressd generate --help                        this synthetic traffic\n",
-           DEMO_SERVICE, DEMO_SERVICE, DEMO_NEW_COMMIT);
+           "      regressd trend --service %s --window 1h --offset 1d   the hourly trend, by "
+           "hand\n"
+           "      regressd flags --service %s                            the hourly flag scan, by "
+           "hand\n"
+           "      regressd generate --help                               this synthetic traffic\n"
+           "    alerts go to webhook.url, slack.webhook_url and alertmanager.url.\n",
+           DEMO_SERVICE, DEMO_SERVICE, DEMO_NEW_COMMIT, DEMO_SERVICE, DEMO_SERVICE);
     fflush(stdout);
 }

@@ -150,34 +150,35 @@ static int already_stored(struct scheduler *s, const struct job *j, const char *
     return 0;
 }
 
-/* The findings row and the alert of one service's report, in one transaction. */
-static int store_finding(struct scheduler *s, const struct job *j, const char *slot,
-                         const struct detector_report *r, int64_t *alert_id, char *err,
-                         size_t errlen)
+int scheduler_store_finding(PGconn *conn, const char *job, const char *slot,
+                            const struct detector_report *r, bool *stored, int64_t *alert_id,
+                            char *err, size_t errlen)
 {
-    const char *kind = j->kind == JOB_TREND ? "trend" : "flag";
     char *text = detector_report_dumps(r, false);
     json_t *report = detector_report_json(r);
-    const char *params[] = {kind, r->service, stats_verdict_name(r->verdict), text, j->id, slot};
+    const char *params[] = {r->kind, r->service, stats_verdict_name(r->verdict), text, job, slot};
     *alert_id = 0;
+    *stored = false;
     int rc = -1;
-    if (db_exec(s->conn, "BEGIN", err, errlen) < 0)
+    if (db_exec(conn, "BEGIN", err, errlen) < 0)
         goto done;
     PGresult *res =
-        db_query(s->conn,
+        db_query(conn,
                  "INSERT INTO findings (kind, service, verdict, report, job, slot) VALUES ($1, $2,"
                  " $3, $4, $5, $6) ON CONFLICT (job, slot, service) WHERE job IS NOT NULL DO"
                  " NOTHING RETURNING id",
                  6, params, err, errlen);
-    bool inserted = res && PQntuples(res) == 1;
+    *stored = res && PQntuples(res) == 1;
     PQclear(res);
-    if (res && (!inserted ||
-                (alert_resolve_absent(s->conn, report, NULL, err, errlen) == 0 &&
-                 alert_enqueue(s->conn, kind, r->service, report, alert_id, err, errlen) == 0)))
-        rc = db_exec(s->conn, "COMMIT", err, errlen);
+    if (res && (!*stored ||
+                (alert_resolve_absent(conn, report, NULL, err, errlen) == 0 &&
+                 alert_enqueue(conn, r->kind, r->service, report, alert_id, err, errlen) == 0)))
+        rc = db_exec(conn, "COMMIT", err, errlen);
     if (rc < 0) {
         char ignored[256];
-        if (db_exec(s->conn, "ROLLBACK", ignored, sizeof(ignored)) < 0)
+        *alert_id = 0;
+        *stored = false;
+        if (db_exec(conn, "ROLLBACK", ignored, sizeof(ignored)) < 0)
             log_debug("schedule: rollback failed: %s", ignored);
     }
 done:
@@ -211,7 +212,8 @@ static int analyse(struct scheduler *s, const struct job *j, int64_t slot_us, in
         }
         if (r->samples[0] + r->samples[1] > 0) { /* a service without data then: nothing */
             int64_t alert_id;
-            rc = store_finding(s, j, slot, r, &alert_id, err, errlen);
+            bool fresh;
+            rc = scheduler_store_finding(s->conn, j->id, slot, r, &fresh, &alert_id, err, errlen);
             (*services)++;
             *regressions += rc == 0 && r->verdict == STATS_REGRESSION;
             if (rc == 0 && r->verdict == STATS_REGRESSION)

@@ -25,7 +25,12 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "regressd/config.h"
+#include "regressd/detector.h"
 
 struct scheduler;
 
@@ -33,6 +38,14 @@ struct scheduler;
  * cfg must outlive it. NULL with the reason for an invalid detector configuration. */
 struct scheduler *scheduler_start(const struct config *cfg, volatile sig_atomic_t *stop, char *err,
                                   size_t errlen);
+/* Stores a trend or flag report (kind "trend" or "flag") as a run does, in one transaction: its
+ * findings row (job and slot may be NULL: a run outside the schedule) and, when the row is new,
+ * alert_resolve_absent and alert_enqueue. *stored is false when the (job, slot, service) was
+ * stored before (nothing written); *alert_id is the queued alert or 0. */
+int scheduler_store_finding(PGconn *conn, const char *job, const char *slot,
+                            const struct detector_report *r, bool *stored, int64_t *alert_id,
+                            char *err, size_t errlen) REGRESSD_MUST_CHECK;
+
 /* Stops the thread (within about 100 ms plus the statement in flight), joins it and frees
  * everything. NULL is a no-op. */
 void scheduler_stop(struct scheduler *s);

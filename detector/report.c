@@ -187,9 +187,15 @@ static void text_side(const struct detector_report *r, int s, struct buf *out)
     util_format_ts(r->from[s], from);
     util_format_ts(r->to[s], to);
     side_label(r, s, label, sizeof(label));
-    buf_printf(out, "  %-9s  %-32.32s %.16s .. %.16s  %10.0f samples  %8lld users\n",
-               s == DETECTOR_BASE ? "baseline" : "candidate", label, from, to, r->samples[s],
-               (long long)r->users[s]);
+    const char *side = s == DETECTOR_BASE ? "baseline" : "candidate";
+    if (strcmp(r->kind, "trend") == 0) /* the label holds the window */
+        buf_printf(out, "  %-9s  %-50s %10.0f samples  %8lld users\n", side, label, r->samples[s],
+                   (long long)r->users[s]);
+    else if (strcmp(r->kind, "flag") == 0) /* both sides: the whole window */
+        buf_printf(out, "  %-9s  %s\n", side, label);
+    else
+        buf_printf(out, "  %-9s  %-32.32s %.16s .. %.16s  %10.0f samples  %8lld users\n", side,
+                   label, from, to, r->samples[s], (long long)r->users[s]);
 }
 
 static void text_title(const struct detector_report *r, struct buf *out)
@@ -201,8 +207,13 @@ static void text_title(const struct detector_report *r, struct buf *out)
         buf_printf(out, "%s: trend, the last %s against the same %s %s earlier", r->service, w, w,
                    o);
     } else if (strcmp(r->kind, "flag") == 0) {
-        buf_printf(out, "%s: flag scan over %s, %zu flag value(s) compared", r->service, w,
-                   r->flag_values);
+        char f[UTIL_TS_BUFLEN], t[UTIL_TS_BUFLEN];
+        util_format_ts(r->from[1], f);
+        util_format_ts(r->to[1], t);
+        buf_printf(out,
+                   "%s: flag scan over %s (%.16sZ..%.16sZ, %.0f samples, %lld users), %zu flag "
+                   "value(s) compared",
+                   r->service, w, f, t, r->samples[1], (long long)r->users[1], r->flag_values);
         if (r->flag_values_dropped)
             buf_printf(out, " (%zu more not compared: flags.max_values)", r->flag_values_dropped);
     } else {
