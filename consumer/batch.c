@@ -10,8 +10,10 @@ void batch_reset(struct batch *b)
     buf_reset(&b->new_commits);
     buf_reset(&b->rollups);
     buf_reset(&b->users);
+    buf_reset(&b->flags);
+    buf_reset(&b->flag_users);
     b->n_samples = b->n_dead = b->n_messages = b->n_new_endpoints = 0;
-    b->n_new_commits = b->n_rollups = b->n_users = 0;
+    b->n_new_commits = b->n_rollups = b->n_users = b->n_flags = b->n_flag_users = 0;
     b->n_parts = 0;
     b->n_days = 0;
     b->first_mono_us = 0;
@@ -27,6 +29,8 @@ void batch_free(struct batch *b)
     buf_free(&b->new_commits);
     buf_free(&b->rollups);
     buf_free(&b->users);
+    buf_free(&b->flags);
+    buf_free(&b->flag_users);
     free(b->parts);
     free(b->days);
     b->parts = NULL;

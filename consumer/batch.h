@@ -29,6 +29,10 @@ struct batch {
     size_t n_rollups;
     struct buf users; /* COPY rows for rollup_users */
     size_t n_users;
+    struct buf flags; /* COPY rows for rollup_flags */
+    size_t n_flags;
+    struct buf flag_users; /* COPY rows for rollup_flag_users */
+    size_t n_flag_users;
     size_t n_samples;
     size_t n_dead;
     size_t n_messages;

@@ -121,7 +121,7 @@ void intake_forget(struct intake *in)
 
 void intake_seal(struct intake *in, struct batch *b)
 {
-    rollup_render(in->rollup, &b->rollups, &b->n_rollups, &b->users, &b->n_users);
+    rollup_render(in->rollup, b);
 }
 
 void intake_discard(struct intake *in)

@@ -488,26 +488,22 @@ static void put_columns(struct buf *out, const struct sample_values *sv, uint32_
     buf_append_char(out, '\t');
 }
 
-/* One flag's value as text: points *s at the string, or renders into text[32]. */
-static int flag_value_text(struct ctx *c, const char *key, size_t key_len, const json_t *v,
-                           char text[32], const char **s, size_t *len)
+int sample_flag_value_text(const json_t *v, char text[SAMPLE_FLAG_TEXT_BUFLEN], const char **s,
+                           size_t *len)
 {
-    char q[EXCERPT_BUFLEN];
     *s = text;
     switch (json_typeof(v)) {
     case JSON_STRING:
         *s = json_string_value(v);
         *len = json_string_length(v);
-        if (*len > SAMPLE_FLAG_VALUE_MAX)
-            return fail(c, "flags: value of %s is %zu bytes, at most %d allowed",
-                        excerpt(q, key, key_len), *len, SAMPLE_FLAG_VALUE_MAX);
-        if (memchr(*s, '\0', *len))
-            return fail(c, "flags: value of %s contains a NUL byte", excerpt(q, key, key_len));
         return 0;
     case JSON_TRUE:
+        *s = "true";
+        *len = 4;
+        return 0;
     case JSON_FALSE:
-        *s = json_is_true(v) ? "true" : "false";
-        *len = strlen(*s);
+        *s = "false";
+        *len = 5;
         return 0;
     case JSON_INTEGER:
         *len = format_i64(text, json_integer_value(v));
@@ -516,14 +512,31 @@ static int flag_value_text(struct ctx *c, const char *key, size_t key_len, const
         *len = format_real(text, json_real_value(v));
         return 0;
     default:
+        return -1;
+    }
+}
+
+/* One flag's value as text (sample_flag_value_text), validated. */
+static int flag_value_text(struct ctx *c, const char *key, size_t key_len, const json_t *v,
+                           char text[SAMPLE_FLAG_TEXT_BUFLEN], const char **s, size_t *len)
+{
+    char q[EXCERPT_BUFLEN];
+    if (sample_flag_value_text(v, text, s, len) != 0)
         return fail(c, "flags: value of %s must be a string, boolean or number, got %s",
                     excerpt(q, key, key_len), type_name(v));
-    }
+    if (!json_is_string(v))
+        return 0;
+    if (*len > SAMPLE_FLAG_VALUE_MAX)
+        return fail(c, "flags: value of %s is %zu bytes, at most %d allowed",
+                    excerpt(q, key, key_len), *len, SAMPLE_FLAG_VALUE_MAX);
+    if (memchr(*s, '\0', *len))
+        return fail(c, "flags: value of %s contains a NUL byte", excerpt(q, key, key_len));
+    return 0;
 }
 
 static int put_flag(struct ctx *c, const char *key, size_t key_len, const json_t *v)
 {
-    char q[EXCERPT_BUFLEN], text[32];
+    char q[EXCERPT_BUFLEN], text[SAMPLE_FLAG_TEXT_BUFLEN];
     if (key_len < 1 || key_len > SAMPLE_FLAG_KEY_MAX)
         return fail(c, "flags: key %s is %zu bytes, must be 1-%d", excerpt(q, key, key_len),
                     key_len, SAMPLE_FLAG_KEY_MAX);
@@ -615,6 +628,7 @@ int sample_format_row(const json_t *obj, const struct sample_limits *limits, str
             .latency_us = optional_int(&sv, F_LATENCY_US),
             .db_us = optional_int(&sv, F_DB_US),
             .cache_us = optional_int(&sv, F_CACHE_US),
+            .flags = json_object_size(v[F_FLAGS]) ? v[F_FLAGS] : NULL,
         };
     }
     return 0;

@@ -1,6 +1,7 @@
 /* One transaction per batch:
  *
- *   BEGIN; COPY samples; COPY dead_letters; INSERT new endpoints;
+ *   BEGIN; COPY samples; COPY dead_letters; COPY the rollups (rollups, rollup_users,
+ *   rollup_flags, rollup_flag_users); INSERT new endpoints and commits;
  *   UPDATE kafka_offsets SET next_offset = end WHERE ... AND next_offset = start; COMMIT
  *
  * The conditional offset update is what makes ingest exactly-once whatever the timing of
@@ -213,21 +214,27 @@ static int advance_offset(struct writer *w, const struct batch_partition *bp, ch
 static enum store_result store_rows(struct writer *w, const struct batch *b, char *err,
                                     size_t errlen)
 {
-    if (b->n_samples && copy_in(w->conn, "COPY samples (" SAMPLE_COPY_COLUMNS ") FROM STDIN",
-                                &b->samples, err, errlen) < 0)
-        return STORE_ERROR;
-    if (b->n_dead && copy_in(w->conn,
-                             "COPY dead_letters (topic, kafka_partition, kafka_offset, "
-                             "sample_index, reason, raw, raw_bytes) FROM STDIN",
-                             &b->dead, err, errlen) < 0)
-        return STORE_ERROR;
-    if (b->n_rollups && copy_in(w->conn, "COPY rollups (" ROLLUP_COPY_COLUMNS ") FROM STDIN",
-                                &b->rollups, err, errlen) < 0)
-        return STORE_ERROR;
-    if (b->n_users &&
-        copy_in(w->conn, "COPY rollup_users (" ROLLUP_USERS_COPY_COLUMNS ") FROM STDIN", &b->users,
-                err, errlen) < 0)
-        return STORE_ERROR;
+    /* Every table the batch has rows for, in one transaction: the rollups commit with the
+     * samples they summarise, or not at all. */
+    const struct {
+        size_t rows;
+        const char *sql;
+        const struct buf *data;
+    } copies[] = {
+        {b->n_samples, "COPY samples (" SAMPLE_COPY_COLUMNS ") FROM STDIN", &b->samples},
+        {b->n_dead,
+         "COPY dead_letters (topic, kafka_partition, kafka_offset, sample_index, reason, raw, "
+         "raw_bytes) FROM STDIN",
+         &b->dead},
+        {b->n_rollups, "COPY rollups (" ROLLUP_COPY_COLUMNS ") FROM STDIN", &b->rollups},
+        {b->n_users, "COPY rollup_users (" ROLLUP_USERS_COPY_COLUMNS ") FROM STDIN", &b->users},
+        {b->n_flags, "COPY rollup_flags (" ROLLUP_FLAGS_COPY_COLUMNS ") FROM STDIN", &b->flags},
+        {b->n_flag_users, "COPY rollup_flag_users (" ROLLUP_FLAG_USERS_COPY_COLUMNS ") FROM STDIN",
+         &b->flag_users},
+    };
+    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(copies); i++)
+        if (copies[i].rows && copy_in(w->conn, copies[i].sql, copies[i].data, err, errlen) < 0)
+            return STORE_ERROR;
     if (insert_endpoints(w, b, err, errlen) < 0 || insert_commits(w, b, err, errlen) < 0)
         return STORE_ERROR;
     for (size_t i = 0; i < b->n_parts; i++) {

@@ -19,6 +19,7 @@
 #define SAMPLE_FLAGS_MAX 64
 #define SAMPLE_FLAG_KEY_MAX 64
 #define SAMPLE_FLAG_VALUE_MAX 64
+#define SAMPLE_FLAG_TEXT_BUFLEN 32 /* room for a rendered number flag value */
 #define SAMPLE_INSTRUCTIONS_LIMIT (INT64_C(1) << 53)
 
 /* Columns of a COPY row, in this order, tab separated, '\N' for NULL:
@@ -50,6 +51,7 @@ struct sample_meta {
     int64_t latency_us; /* -1 when absent, likewise db_us and cache_us */
     int64_t db_us;
     int64_t cache_us;
+    const json_t *flags; /* the validated flags object; NULL when absent, null or empty */
 };
 
 /* Validates obj against CONTRACT section 1. On success appends one COPY row (ending in '\n') to
@@ -58,6 +60,14 @@ struct sample_meta {
  * ignored. */
 int sample_format_row(const json_t *obj, const struct sample_limits *limits, struct buf *out,
                       struct sample_meta *meta, char *err, size_t errlen) REGRESSD_MUST_CHECK;
+
+/* The text a flag value is stored as, in samples.flags (a JSON string there) and in the flag
+ * rollups: strings as they are, booleans "true"/"false", integers in decimal, reals in the
+ * shortest "%.*g" form that reads back exactly. Points *s at the text (inside v, a literal, or
+ * text[]), sets *len and returns 0; returns -1 when v is not a string, boolean or number. Checks
+ * nothing else: lengths and NUL bytes are sample_format_row's to reject. */
+int sample_flag_value_text(const json_t *v, char text[SAMPLE_FLAG_TEXT_BUFLEN], const char **s,
+                           size_t *len) REGRESSD_MUST_CHECK;
 
 /* user_hash column: util_hash32 of the user id's text; a sample without a user id hashes
  * host + ts so that its requests spread like independent users. */

@@ -85,14 +85,24 @@ start_daemon() {
 }
 
 # gen_samples FIRST COUNT PER_MESSAGE: COUNT valid samples as "key<TAB>json" lines, arrays of
-# PER_MESSAGE (1: single objects). user_id u<n> is unique per sample, so duplicates show.
+# PER_MESSAGE (1: single objects). user_id u<n> is unique per sample, so duplicates show. Event
+# times go back 1 ms per sample (wrapping after an hour). Flags of every kind: ranker
+# (string, always), beta (boolean, 2 in 3), cohort (integer, 1 in 4), ratio (a real spelled in
+# JSON unlike its stored text, 1 in 5) and, 1 in 11, a name and value with characters that COPY
+# and JSON escape.
 gen_samples() {
     awk -v first="$1" -v count="$2" -v per="$3" -v now="$(date +%s%3N)" 'BEGIN {
+        split("0.1 2.50 1e-7 1E21", reals, " ");
         n = first; last = first + count;
         while (n < last) {
             line = (per == 1) ? "" : "[";
             for (i = 0; i < per && n < last; i++) {
-                s = sprintf("{\"ts\":%.0f,\"service\":\"web\",\"endpoint\":\"feed/%d\",\"commit\":\"c1\",\"instructions\":%.0f,\"user_id\":\"u%.0f\",\"latency_us\":%d,\"flags\":{\"ranker\":\"v%d\"}}", now - (n % 3600000), n % 5, 1000000 + n, n, 100 + n % 50, n % 2);
+                f = sprintf("\"ranker\":\"v%d\"", n % 2);
+                if (n % 3 != 2) f = f ",\"beta\":" (n % 3 ? "false" : "true");
+                if (n % 4 == 0) f = f sprintf(",\"cohort\":%d", n % 7 - 3);
+                if (n % 5 == 0) f = f ",\"ratio\":" reals[int(n / 5) % 4 + 1];
+                if (n % 11 == 0) f = f ",\"odd\\t\\\\name\":\"a\\\"b\\nc 日本\"";
+                s = sprintf("{\"ts\":%.0f,\"service\":\"web\",\"endpoint\":\"feed/%d\",\"commit\":\"c1\",\"instructions\":%.0f,\"user_id\":\"u%.0f\",\"latency_us\":%d,\"flags\":{%s}}", now - (n % 3600000), n % 5, 1000000 + n, n, 100 + n % 50, f);
                 line = line (i ? "," : "") s;
                 n++;
             }
@@ -134,4 +144,41 @@ check_rollups_match_samples() {
     [ "$diff" -eq 0 ] || fail "rollup_users disagree with samples on $diff users"
     [ "$(q 'SELECT count(*) FROM (SELECT DISTINCT service, "commit" FROM samples) s')" -eq \
         "$(q 'SELECT count(*) FROM commits')" ] || fail "commits table does not list every commit"
+    check_flag_rollups_match_samples
+}
+
+# The flag rollups against the samples' flags column as PostgreSQL reads it (jsonb_each, the
+# value's text), per 10-minute block since the epoch. The traffic must carry flags, or this
+# would check nothing.
+check_flag_rollups_match_samples() {
+    local flagged diff
+    flagged=$(q "SELECT count(*) FROM samples WHERE flags <> '{}'")
+    [ "$flagged" -gt 0 ] || fail "no sample carries flags: the flag rollups go unchecked"
+    local sample_flags="SELECT s.*, f.key AS flag, f.value #>> '{}' AS value,
+                               to_timestamp(floor(extract(epoch FROM s.ts) / 600) * 600) AS block
+                        FROM samples s, jsonb_each(s.flags) f"
+    diff=$(q "WITH s AS (SELECT service, endpoint, flag, value, block, user_hash & 63 AS bucket,
+                               count(*) AS n, sum(instructions) AS instr,
+                               count(latency_us) AS lat_n, coalesce(sum(latency_us), 0) AS lat
+                        FROM ($sample_flags) sf GROUP BY 1, 2, 3, 4, 5, 6),
+                   r AS (SELECT service, endpoint, flag, value, block, bucket, sum(requests) AS n,
+                                sum(instructions) AS instr, sum(latency_n) AS lat_n,
+                                sum(latency_us) AS lat
+                         FROM rollup_flags GROUP BY 1, 2, 3, 4, 5, 6)
+              SELECT count(*) FROM s FULL JOIN r USING (service, endpoint, flag, value, block, bucket)
+              WHERE s.n IS DISTINCT FROM r.n OR s.instr IS DISTINCT FROM r.instr::numeric
+                 OR s.lat_n IS DISTINCT FROM r.lat_n OR s.lat IS DISTINCT FROM r.lat::numeric")
+    [ "$diff" -eq 0 ] || fail "rollup_flags disagree with samples on $diff keys"
+    diff=$(q "WITH s AS (SELECT DISTINCT service, flag, value, block, user_hash FROM ($sample_flags) sf),
+                   r AS (SELECT DISTINCT service, flag, value, block, unnest(user_hashes) AS user_hash
+                         FROM rollup_flag_users)
+              SELECT count(*) FROM s FULL JOIN r USING (service, flag, value, block, user_hash)
+              WHERE s.user_hash IS NULL OR r.user_hash IS NULL")
+    [ "$diff" -eq 0 ] || fail "rollup_flag_users disagree with samples on $diff users"
+    # Each row's hashes are distinct (their order is the uint32 one from ingest, int4 after a
+    # merge: readers do not rely on it).
+    diff=$(q "SELECT count(*) FROM rollup_flag_users
+              WHERE cardinality(user_hashes) <> (SELECT count(DISTINCT h) FROM unnest(user_hashes) h)")
+    [ "$diff" -eq 0 ] || fail "$diff rollup_flag_users rows repeat a user hash"
+    log "flag rollups agree with $flagged flagged samples ($(q 'SELECT count(*) FROM rollup_flags') rows, $(q "SELECT count(DISTINCT (flag, value)) FROM rollup_flags") flag values)"
 }

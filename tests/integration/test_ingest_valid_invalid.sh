@@ -8,22 +8,24 @@ now=$(date +%s%3N)
 {
     gen_samples 0 500 1       # 500 single objects
     gen_samples 500 1000 10   # 100 arrays of 10
-    # 20 arrays of 10 whose 4th element has negative instructions: 180 valid, 20 invalid
+    # 20 arrays of 10 whose 4th element has negative instructions: 180 valid, 20 invalid. Event
+    # times 7 minutes apart span several 10-minute flag blocks; the invalid elements' flags must
+    # not reach the flag rollups.
     for i in $(seq 0 19); do
         printf 'bad%d\t[' "$i"
         for j in $(seq 0 9); do
             n=$((10000 + i * 10 + j))
             instr=$((j == 3 ? -5 : 1000))
             [ "$j" -gt 0 ] && printf ','
-            printf '{"ts":%d,"service":"web","endpoint":"feed/1","commit":"c1","instructions":%d,"user_id":"u%d"}' \
-                "$now" "$instr" "$n"
+            printf '{"ts":%d,"service":"web","endpoint":"feed/1","commit":"c1","instructions":%d,"user_id":"u%d","flags":{"beta":%s,"step":%d}}' \
+                "$((now - j * 420000))" "$instr" "$n" "$([ $((j % 2)) -eq 0 ] && echo true || echo false)" "$j"
         done
         printf ']\n'
     done
     # 8 endpoints of another service, cap is 5 per service: 3 samples dead-lettered
     for e in $(seq 0 7); do
-        printf 'cap%d\t{"ts":%d,"service":"capped","endpoint":"e%d","commit":"c1","instructions":1,"user_id":"cap%d"}\n' \
-            "$e" "$now" "$e" "$e"
+        printf 'cap%d\t{"ts":%d,"service":"capped","endpoint":"e%d","commit":"c1","instructions":1,"user_id":"cap%d","flags":{"cap":"e%d"}}\n' \
+            "$e" "$now" "$e" "$e" "$e"
     done
     # malformed messages, one of each kind
     printf 'm1\tnot json at all\n'

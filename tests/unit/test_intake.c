@@ -96,6 +96,8 @@ static void test_array_with_one_bad_element(void)
     CHECK(b.n_users >= 1);
     CHECK_INT(b.n_new_commits, 1);
     CHECK_INT(b.n_new_endpoints, 1);
+    CHECK_INT(b.n_flags, 0); /* no sample has flags */
+    CHECK_INT(b.n_flag_users, 0);
     buf_free(&msg);
     batch_free(&b);
     intake_free(in);
@@ -172,6 +174,41 @@ static void test_event_time_range(void)
     intake_free(in);
 }
 
+/* Only accepted samples reach the flag rollups: one rejected for its flags, one for another
+ * field, one for the endpoint cap. */
+static void test_flag_rollups_of_accepted_samples(void)
+{
+    struct intake *in = intake_new(&cfg);
+    struct batch b = {0};
+    const char *msg =
+        "[{\"ts\":\"2026-11-21T10:01:00Z\",\"service\":\"web\",\"endpoint\":\"e\",\"commit\":\"c\","
+        "\"instructions\":10,\"user_id\":\"u1\",\"flags\":{\"beta\":true,\"ratio\":0.5}},"
+        "{\"ts\":\"2026-11-21T10:09:59Z\",\"service\":\"web\",\"endpoint\":\"e\",\"commit\":\"c\","
+        "\"instructions\":20,\"user_id\":\"u1\",\"flags\":{\"beta\":true}},"
+        "{\"ts\":\"2026-11-21T10:02:00Z\",\"service\":\"web\",\"endpoint\":\"e\",\"commit\":\"c\","
+        "\"instructions\":1,\"flags\":{\"beta\":true,\"bad\":[]}},"
+        "{\"ts\":\"2026-11-21T10:02:00Z\",\"service\":\"web\",\"endpoint\":\"e\",\"commit\":\"c\","
+        "\"instructions\":-1,\"flags\":{\"beta\":true}},"
+        "{\"ts\":\"2026-11-21T10:02:00Z\",\"service\":\"web\",\"endpoint\":\"e1\",\"commit\":\"c\","
+        "\"instructions\":1,\"flags\":{\"beta\":true}}]";
+    intake_know_endpoint(in, "web", "a");
+    intake_know_endpoint(in, "web", "b"); /* with e, the cap of 3 is reached */
+    feed(in, &b, msg, strlen(msg));
+    CHECK_INT(b.n_samples, 2);
+    CHECK_INT(b.n_dead, 3);
+    intake_seal(in, &b);
+    CHECK_INT(b.n_flags, 2);
+    CHECK_INT(b.n_flag_users, 2);
+    /* Both accepted samples are in block 10:00, user u1's bucket. */
+    CHECK(strstr(buf_cstr(&b.flags), "web\te\tbeta\ttrue\t2026-11-21T10:00:00.000000Z\t") != NULL);
+    CHECK(strstr(buf_cstr(&b.flags), "\t2\t30\t0\t0\n") != NULL);
+    CHECK(strstr(buf_cstr(&b.flags), "web\te\tratio\t0.5\t") != NULL);
+    CHECK(strstr(buf_cstr(&b.flag_users), "web\tbeta\ttrue\t2026-11-21T10:00:00.000000Z\t{") !=
+          NULL);
+    batch_free(&b);
+    intake_free(in);
+}
+
 int main(void)
 {
     char *ov[] = {"ingest.max_endpoints_per_service=3", "ingest.max_services=2"};
@@ -188,6 +225,7 @@ int main(void)
     test_oversized_message();
     test_caps();
     test_event_time_range();
+    test_flag_rollups_of_accepted_samples();
     config_free(&cfg);
     return check_summary();
 }

@@ -183,6 +183,7 @@ static void test_meta(void)
     CHECK(o.meta.service_len == 3 && memcmp(o.meta.service, "web", 3) == 0);
     CHECK(o.meta.endpoint_len == 2 && memcmp(o.meta.endpoint, "/x", 2) == 0);
     CHECK(o.meta.commit_len == 3 && memcmp(o.meta.commit, "abc", 3) == 0);
+    CHECK(o.meta.flags == NULL); /* no flags: nothing for the flag rollups to walk */
     json_decref(sample);
     /* meta may be NULL; rows append */
     json_t *obj = parse(BASE);
@@ -191,6 +192,22 @@ static void test_meta(void)
     CHECK_INT(count_char(o.out.data, o.out.len, '\n'), 3);
     json_decref(obj);
     buf_free(&o.out);
+    /* flags: the object itself when it has entries, else NULL */
+    static const char *const flag_cases[] = {"{}", "null", "{\"a\":1}"};
+    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(flag_cases); i++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "{\"ts\":1795255200000,\"service\":\"web\",\"endpoint\":\"/x\","
+                 "\"commit\":\"abc\",\"instructions\":5,\"flags\":%s}",
+                 flag_cases[i]);
+        sample = parse(text);
+        run_obj(sample, &o);
+        CHECK_INT(o.rc, 0);
+        const json_t *want = i == 2 ? json_object_get(sample, "flags") : NULL;
+        CHECK_MSG(o.meta.flags == want, "flags %s", flag_cases[i]);
+        json_decref(sample);
+        buf_free(&o.out);
+    }
 }
 
 /* The same fields in another order (and with unknown ones) give the same row. */
