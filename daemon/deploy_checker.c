@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lead.h"
 #include "regressd/alert.h"
 #include "regressd/db.h"
 #include "regressd/detector.h"
@@ -25,7 +26,6 @@
 #define DUE_PER_ROUND 100
 #define INGEST_GRACE_US (3600LL * 1000000LL)
 #define NO_DATA_WAIT_US (86400LL * 1000000LL)
-#define SLICE_NS 100000000L
 
 /* What the previous round saw of a deploy. */
 struct seen {
@@ -37,10 +37,7 @@ struct deploy_checker {
     pthread_t thread;
     const struct config *cfg;
     struct detector_params params;
-    volatile sig_atomic_t *stop;
-    volatile sig_atomic_t stop_self;
-    PGconn *conn;
-    bool leader;
+    struct lead lead;
     struct seen seen[DUE_PER_ROUND], seen_next[DUE_PER_ROUND];
     size_t n_seen, n_seen_next;
 };
@@ -58,40 +55,6 @@ static bool stable(struct deploy_checker *dc, int64_t id, const struct detector_
     return same;
 }
 
-static bool stopping(const struct deploy_checker *dc)
-{
-    return dc->stop_self || (dc->stop && *dc->stop);
-}
-
-/* Sleeps up to us in short slices; returns early when stopping. */
-static void nap(struct deploy_checker *dc, int64_t us)
-{
-    for (int64_t slept = 0; slept < us && !stopping(dc); slept += SLICE_NS / 1000)
-        nanosleep(&(struct timespec){0, SLICE_NS}, NULL);
-}
-
-static void drop_connection(struct deploy_checker *dc)
-{
-    PQfinish(dc->conn);
-    dc->conn = NULL;
-    if (dc->leader)
-        log_info("deploy checker: lost the PostgreSQL connection and with it the lead");
-    dc->leader = false;
-}
-
-static int take_lead(struct deploy_checker *dc, char *err, size_t errlen)
-{
-    PGresult *res = db_query(dc->conn, "SELECT pg_try_advisory_lock(" CHECKER_LOCK_KEY ")", 0, NULL,
-                             err, errlen);
-    if (!res)
-        return -1;
-    dc->leader = PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    if (dc->leader)
-        log_info("deploy checker: this daemon checks deploys and compacts rollups");
-    return 0;
-}
-
 static struct detector_report *run_check(struct deploy_checker *dc, const struct detector_deploy *d,
                                          int64_t now, char *err, size_t errlen)
 {
@@ -100,7 +63,7 @@ static struct detector_report *run_check(struct deploy_checker *dc, const struct
         return detector_report_empty(p, d->service, NULL, d->commit, d->deployed_at_us,
                                      "no baseline commit known (no earlier deploy or commit)");
     struct detector_data data;
-    if (detector_load(dc->conn, p, d->service, d->baseline, d->commit, d->deployed_at_us, now,
+    if (detector_load(dc->lead.conn, p, d->service, d->baseline, d->commit, d->deployed_at_us, now,
                       &data, err, errlen) < 0)
         return NULL;
     struct detector_report *r = detector_check(p, &data, d->service, err, errlen);
@@ -139,7 +102,7 @@ static int data_in(struct deploy_checker *dc, const struct detector_deploy *d, i
     if (!d->baseline)
         return 1; /* decided at once: nothing to compare with */
     detector_windows_of(&dc->params, d->deployed_at_us, &w);
-    if (detector_ingest_passed(dc->conn, &dc->params, d->service, d->commit, d->deployed_at_us,
+    if (detector_ingest_passed(dc->lead.conn, &dc->params, d->service, d->commit, d->deployed_at_us,
                                &passed, &seen, err, errlen) < 0)
         return -1;
     if (!passed && now < w.to + dc->params.settle_us + INGEST_GRACE_US)
@@ -155,7 +118,7 @@ static int check_deploy(struct deploy_checker *dc, int64_t id, int64_t now, char
 {
     struct detector_deploy d;
     bool found;
-    if (detector_deploy_get(dc->conn, id, &d, &found, err, errlen) < 0)
+    if (detector_deploy_get(dc->lead.conn, id, &d, &found, err, errlen) < 0)
         return -1;
     int rc = 0;
     struct detector_report *r = NULL;
@@ -168,7 +131,7 @@ static int check_deploy(struct deploy_checker *dc, int64_t id, int64_t now, char
     rc = 0;
     if (d.baseline && !stable(dc, id, r))
         goto done; /* decided next round if nothing arrives meanwhile */
-    rc = deploy_checker_store(dc->conn, id, r, err, errlen);
+    rc = deploy_checker_store(dc->lead.conn, id, r, err, errlen);
     if (rc == 0)
         log_info("deploy %lld (%s %s against %s): %s: %s", (long long)id, d.service, d.commit,
                  d.baseline ? d.baseline : "-", stats_verdict_name(r->verdict), r->verdict_reason);
@@ -183,13 +146,14 @@ static int check_due(struct deploy_checker *dc, char *err, size_t errlen)
 {
     int64_t ids[DUE_PER_ROUND], now = util_now_us();
     size_t n;
-    if (detector_deploys_due(dc->conn, &dc->params, now, ids, DUE_PER_ROUND, &n, err, errlen) < 0)
+    if (detector_deploys_due(dc->lead.conn, &dc->params, now, ids, DUE_PER_ROUND, &n, err, errlen) <
+        0)
         return -1;
     dc->n_seen_next = 0;
     int rc = 0;
-    for (size_t i = 0; i < n && !stopping(dc) && rc == 0; i++) {
+    for (size_t i = 0; i < n && !lead_stopping(&dc->lead) && rc == 0; i++) {
         if (check_deploy(dc, ids[i], now, err, errlen) < 0) {
-            if (db_connection_lost(dc->conn, NULL))
+            if (db_connection_lost(dc->lead.conn, NULL))
                 rc = -1;
             else
                 log_error("deploy %lld: check failed: %s", (long long)ids[i], err);
@@ -200,47 +164,25 @@ static int check_due(struct deploy_checker *dc, char *err, size_t errlen)
     return rc;
 }
 
-static int round_once(struct deploy_checker *dc, char *err, size_t errlen)
+static int round_once(void *ctx, char *err, size_t errlen)
 {
-    if (!dc->leader && take_lead(dc, err, errlen) < 0)
-        return -1;
-    if (!dc->leader)
-        return 0;
+    struct deploy_checker *dc = ctx;
     int done, total = 0;
     int64_t t0 = util_mono_us();
     do { /* a backlog (first start, catching up) goes a few blocks per call, within a budget */
-        if (detector_compact(dc->conn, util_now_us(), 4, &done, err, errlen) < 0)
+        if (detector_compact(dc->lead.conn, util_now_us(), 4, &done, err, errlen) < 0)
             return -1;
         total += done;
-    } while (done > 0 && util_mono_us() - t0 < COMPACT_BUDGET_US && !stopping(dc));
+    } while (done > 0 && util_mono_us() - t0 < COMPACT_BUDGET_US && !lead_stopping(&dc->lead));
     if (total)
         log_debug("deploy checker: compacted %d rollup block(s)", total);
-    return stopping(dc) ? 0 : check_due(dc, err, errlen);
+    return lead_stopping(&dc->lead) ? 0 : check_due(dc, err, errlen);
 }
 
 static void *checker_main(void *arg)
 {
     struct deploy_checker *dc = arg;
-    char err[1024];
-    int64_t interval = dc->cfg->deploy_check_interval_us, backoff = interval;
-    while (!stopping(dc)) {
-        if (!dc->conn && !(dc->conn = db_connect(dc->cfg->postgres_dsn, err, sizeof(err)))) {
-            log_warn("deploy checker: %s", err);
-            nap(dc, backoff);
-            backoff =
-                backoff * 2 > dc->cfg->db_retry_max_us ? dc->cfg->db_retry_max_us : backoff * 2;
-            continue;
-        }
-        backoff = interval;
-        if (round_once(dc, err, sizeof(err)) < 0) {
-            log_warn("deploy checker: %s", err);
-            if (db_connection_lost(dc->conn, NULL))
-                drop_connection(dc);
-        }
-        nap(dc, interval);
-    }
-    PQfinish(dc->conn);
-    dc->conn = NULL;
+    lead_run(&dc->lead, dc->cfg->deploy_check_interval_us, round_once, dc);
     return NULL;
 }
 
@@ -249,7 +191,11 @@ struct deploy_checker *deploy_checker_start(const struct config *cfg, volatile s
 {
     struct deploy_checker *dc = xcalloc(1, sizeof(*dc));
     dc->cfg = cfg;
-    dc->stop = stop;
+    dc->lead = (struct lead){.name = "deploy checker",
+                             .lock_key = CHECKER_LOCK_KEY,
+                             .role = "checks deploys and compacts rollups",
+                             .cfg = cfg,
+                             .stop = stop};
     if (detector_params_init(&dc->params, cfg, err, errlen) < 0)
         goto failed;
     int rc = pthread_create(&dc->thread, NULL, checker_main, dc);
@@ -268,7 +214,7 @@ void deploy_checker_stop(struct deploy_checker *dc)
 {
     if (!dc)
         return;
-    dc->stop_self = 1;
+    dc->lead.stop_self = 1;
     pthread_join(dc->thread, NULL);
     detector_params_free(&dc->params);
     free(dc);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lead.h"
 #include "regressd/alert.h"
 #include "regressd/db.h"
 #include "regressd/detector.h"
@@ -17,7 +18,6 @@
 /* The advisory lock of the schedule (another key than migrations' and the deploy checker's). */
 #define SCHEDULE_LOCK_KEY "7526402656486515558"
 #define RUNS_PER_ROUND 24
-#define SLICE_NS 100000000L
 #define HOUR_US (3600LL * 1000000LL)
 #define DAY_US (24 * HOUR_US)
 #define WEEK_US (7 * DAY_US)
@@ -40,25 +40,11 @@ struct scheduler {
     bool running;
     const struct config *cfg;
     struct detector_params params;
-    volatile sig_atomic_t *stop;
-    volatile sig_atomic_t stop_self;
-    PGconn *conn;
-    bool leader;
+    struct lead lead;
     bool event_clock;
     struct job jobs[MAX_JOBS];
     size_t n_jobs;
 };
-
-static bool stopping(const struct scheduler *s)
-{
-    return s->stop_self || (s->stop && *s->stop);
-}
-
-static void nap(struct scheduler *s, int64_t us)
-{
-    for (int64_t slept = 0; slept < us && !stopping(s); slept += SLICE_NS / 1000)
-        nanosleep(&(struct timespec){0, SLICE_NS}, NULL);
-}
 
 static void add_job(struct scheduler *s, enum job_kind kind, int64_t period, int64_t align,
                     int64_t window, int64_t offset)
@@ -114,7 +100,7 @@ static int64_t slot_at_or_before(const struct job *j, int64_t t)
 static int event_now(struct scheduler *s, int64_t *now, bool *none, char *err, size_t errlen)
 {
     PGresult *res = db_query(
-        s->conn,
+        s->lead.conn,
         "SELECT (extract(epoch FROM max(m)) * 1000000)::bigint + 60000000 FROM (SELECT (SELECT"
         " max(minute) FROM rollups r WHERE r.service = e.service) AS m FROM (SELECT DISTINCT"
         " service FROM endpoints) e) x",
@@ -131,7 +117,7 @@ static int event_now(struct scheduler *s, int64_t *now, bool *none, char *err, s
 
 static int services_of(struct scheduler *s, PGresult **out, char *err, size_t errlen)
 {
-    *out = db_query(s->conn, "SELECT DISTINCT service FROM endpoints ORDER BY 1", 0, NULL, err,
+    *out = db_query(s->lead.conn, "SELECT DISTINCT service FROM endpoints ORDER BY 1", 0, NULL, err,
                     errlen);
     return *out ? 0 : -1;
 }
@@ -140,9 +126,9 @@ static int already_stored(struct scheduler *s, const struct job *j, const char *
                           const char *service, bool *stored, char *err, size_t errlen)
 {
     const char *params[] = {j->id, slot, service};
-    PGresult *res =
-        db_query(s->conn, "SELECT 1 FROM findings WHERE job = $1 AND slot = $2 AND service = $3", 3,
-                 params, err, errlen);
+    PGresult *res = db_query(s->lead.conn,
+                             "SELECT 1 FROM findings WHERE job = $1 AND slot = $2 AND service = $3",
+                             3, params, err, errlen);
     if (!res)
         return -1;
     *stored = PQntuples(res) > 0;
@@ -196,16 +182,16 @@ static int analyse(struct scheduler *s, const struct job *j, int64_t slot_us, in
     if (services_of(s, &svc, err, errlen) < 0)
         return -1;
     int rc = 0;
-    for (int i = 0; i < PQntuples(svc) && rc == 0 && !stopping(s); i++) {
+    for (int i = 0; i < PQntuples(svc) && rc == 0 && !lead_stopping(&s->lead); i++) {
         const char *service = PQgetvalue(svc, i, 0);
         bool stored;
         if ((rc = already_stored(s, j, slot, service, &stored, err, errlen)) < 0 || stored)
             continue;
-        struct detector_report *r = j->kind == JOB_TREND
-                                        ? detector_trend(s->conn, &s->params, service, j->window_us,
-                                                         j->offset_us, slot_us, now, err, errlen)
-                                        : detector_flags(s->conn, &s->params, service, j->window_us,
-                                                         slot_us, now, err, errlen);
+        struct detector_report *r =
+            j->kind == JOB_TREND ? detector_trend(s->lead.conn, &s->params, service, j->window_us,
+                                                  j->offset_us, slot_us, now, err, errlen)
+                                 : detector_flags(s->lead.conn, &s->params, service, j->window_us,
+                                                  slot_us, now, err, errlen);
         if (!r) {
             rc = -1;
             break;
@@ -213,7 +199,8 @@ static int analyse(struct scheduler *s, const struct job *j, int64_t slot_us, in
         if (r->samples[0] + r->samples[1] > 0) { /* a service without data then: nothing */
             int64_t alert_id;
             bool fresh;
-            rc = scheduler_store_finding(s->conn, j->id, slot, r, &fresh, &alert_id, err, errlen);
+            rc = scheduler_store_finding(s->lead.conn, j->id, slot, r, &fresh, &alert_id, err,
+                                         errlen);
             (*services)++;
             *regressions += rc == 0 && r->verdict == STATS_REGRESSION;
             if (rc == 0 && r->verdict == STATS_REGRESSION)
@@ -224,7 +211,7 @@ static int analyse(struct scheduler *s, const struct job *j, int64_t slot_us, in
         detector_report_free(r);
     }
     PQclear(svc);
-    if (stopping(s) && rc == 0)
+    if (lead_stopping(&s->lead) && rc == 0)
         rc = 1; /* not finished: not recorded */
     return rc;
 }
@@ -237,7 +224,7 @@ static int retention(struct scheduler *s, int *dropped, char *err, size_t errlen
     util_format_ts(now - s->cfg->retention_rollups_us, rollups_before);
     const char *p1[] = {samples_before};
     PGresult *res =
-        db_query(s->conn, "SELECT regressd_drop_samples_before($1)", 1, p1, err, errlen);
+        db_query(s->lead.conn, "SELECT regressd_drop_samples_before($1)", 1, p1, err, errlen);
     if (!res)
         return -1;
     *dropped = PQntuples(res);
@@ -257,7 +244,7 @@ static int retention(struct scheduler *s, int *dropped, char *err, size_t errlen
         "DELETE FROM rollup_flag_users WHERE service = $1 AND block < $2",
     };
     for (size_t i = 0; i < REGRESSD_ARRAY_LEN(sql); i++) {
-        if (!(res = db_query(s->conn, sql[i], 1, p1, err, errlen)))
+        if (!(res = db_query(s->lead.conn, sql[i], 1, p1, err, errlen)))
             return -1;
         PQclear(res);
     }
@@ -268,15 +255,15 @@ static int retention(struct scheduler *s, int *dropped, char *err, size_t errlen
     for (int i = 0; i < PQntuples(svc) && rc == 0; i++)
         for (size_t k = 0; k < REGRESSD_ARRAY_LEN(per_service) && rc == 0; k++) {
             const char *p2[] = {PQgetvalue(svc, i, 0), rollups_before};
-            if ((res = db_query(s->conn, per_service[k], 2, p2, err, errlen)))
+            if ((res = db_query(s->lead.conn, per_service[k], 2, p2, err, errlen)))
                 PQclear(res);
             else
                 rc = -1;
         }
     PQclear(svc);
     const char *p3[] = {rollups_before};
-    if (rc == 0 && (res = db_query(s->conn, "DELETE FROM rollup_block_state WHERE block < $1", 1,
-                                   p3, err, errlen)))
+    if (rc == 0 && (res = db_query(s->lead.conn, "DELETE FROM rollup_block_state WHERE block < $1",
+                                   1, p3, err, errlen)))
         PQclear(res);
     else
         rc = -1;
@@ -292,7 +279,7 @@ static int record_run(struct scheduler *s, const struct job *j, int64_t slot_us,
     snprintf(n, sizeof(n), "%d", services);
     snprintf(r, sizeof(r), "%d", regressions);
     const char *params[] = {j->id, slot, start, n, r};
-    PGresult *res = db_query(s->conn,
+    PGresult *res = db_query(s->lead.conn,
                              "INSERT INTO job_runs (job, slot, started_at, services, regressions)"
                              " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job, slot) DO NOTHING",
                              5, params, err, errlen);
@@ -330,7 +317,7 @@ static int run_job(struct scheduler *s, struct job *j, int64_t now, char *err, s
 {
     int64_t due = slot_at_or_before(j, now - s->cfg->schedule_settle_us);
     const char *params[] = {j->id};
-    PGresult *res = db_query(s->conn,
+    PGresult *res = db_query(s->lead.conn,
                              "SELECT (extract(epoch FROM max(slot)) * 1000000)::bigint FROM"
                              " job_runs WHERE job = $1",
                              1, params, err, errlen);
@@ -345,7 +332,8 @@ static int run_job(struct scheduler *s, struct job *j, int64_t now, char *err, s
                  (long long)((oldest - next) / j->period_us));
         next = oldest;
     }
-    for (int n = 0; next <= due && n < RUNS_PER_ROUND && !stopping(s); n++, next += j->period_us) {
+    for (int n = 0; next <= due && n < RUNS_PER_ROUND && !lead_stopping(&s->lead);
+         n++, next += j->period_us) {
         int rc = run_slot(s, j, next, now, err, errlen);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
@@ -353,37 +341,20 @@ static int run_job(struct scheduler *s, struct job *j, int64_t now, char *err, s
     return 0;
 }
 
-static int take_lead(struct scheduler *s, char *err, size_t errlen)
+static int round_once(void *ctx, char *err, size_t errlen)
 {
-    PGresult *res = db_query(s->conn, "SELECT pg_try_advisory_lock(" SCHEDULE_LOCK_KEY ")", 0, NULL,
-                             err, errlen);
-    if (!res)
-        return -1;
-    s->leader = PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    if (s->leader)
-        log_info("schedule: this daemon runs the scheduled jobs (%s clock)",
-                 s->event_clock ? "event" : "wall");
-    return 0;
-}
-
-static int round_once(struct scheduler *s, char *err, size_t errlen)
-{
-    if (!s->leader && take_lead(s, err, errlen) < 0)
-        return -1;
-    if (!s->leader)
-        return 0;
+    struct scheduler *s = ctx;
     int64_t wall = util_now_us(), event = wall;
     bool none = false;
     if (s->event_clock && event_now(s, &event, &none, err, errlen) < 0)
         return -1;
-    for (size_t i = 0; i < s->n_jobs && !stopping(s); i++) {
+    for (size_t i = 0; i < s->n_jobs && !lead_stopping(&s->lead); i++) {
         struct job *j = &s->jobs[i];
         if (j->kind != JOB_RETENTION && none)
             continue; /* event clock, nothing stored yet */
         int64_t now = j->kind == JOB_RETENTION ? wall : event;
         if (run_job(s, j, now, err, errlen) < 0) {
-            if (db_connection_lost(s->conn, NULL))
+            if (db_connection_lost(s->lead.conn, NULL))
                 return -1;
             log_error("%s: %s", j->id, err);
         }
@@ -394,30 +365,7 @@ static int round_once(struct scheduler *s, char *err, size_t errlen)
 static void *scheduler_main(void *arg)
 {
     struct scheduler *s = arg;
-    char err[1024];
-    int64_t interval = s->cfg->deploy_check_interval_us, backoff = interval;
-    while (!stopping(s)) {
-        if (!s->conn && !(s->conn = db_connect(s->cfg->postgres_dsn, err, sizeof(err)))) {
-            log_warn("schedule: %s", err);
-            nap(s, backoff);
-            backoff = util_backoff_next(backoff, s->cfg->db_retry_max_us);
-            continue;
-        }
-        backoff = interval;
-        if (round_once(s, err, sizeof(err)) < 0) {
-            log_warn("schedule: %s", err);
-            if (db_connection_lost(s->conn, NULL)) {
-                PQfinish(s->conn);
-                s->conn = NULL;
-                if (s->leader)
-                    log_info("schedule: lost the PostgreSQL connection and with it the lead");
-                s->leader = false;
-            }
-        }
-        nap(s, interval);
-    }
-    PQfinish(s->conn);
-    s->conn = NULL;
+    lead_run(&s->lead, s->cfg->deploy_check_interval_us, round_once, s);
     return NULL;
 }
 
@@ -426,13 +374,19 @@ struct scheduler *scheduler_start(const struct config *cfg, volatile sig_atomic_
 {
     struct scheduler *s = xcalloc(1, sizeof(*s));
     s->cfg = cfg;
-    s->stop = stop;
+    s->lead = (struct lead){.name = "schedule",
+                            .lock_key = SCHEDULE_LOCK_KEY,
+                            .role = "runs the scheduled jobs",
+                            .cfg = cfg,
+                            .stop = stop};
     s->event_clock = strcmp(cfg->schedule_clock, "event") == 0;
     if (detector_params_init(&s->params, cfg, err, errlen) < 0)
         goto failed;
     configure_jobs(s);
     if (s->n_jobs == 0)
         return s;
+    log_debug("schedule: %zu job(s) from schedule.jobs = %s, on the %s clock", s->n_jobs,
+              cfg->schedule_jobs, s->event_clock ? "event" : "wall");
     int rc = pthread_create(&s->thread, NULL, scheduler_main, s);
     if (rc != 0) {
         snprintf(err, errlen, "schedule: cannot start a thread: %s", strerror(rc));
@@ -450,7 +404,7 @@ void scheduler_stop(struct scheduler *s)
 {
     if (!s)
         return;
-    s->stop_self = 1;
+    s->lead.stop_self = 1;
     if (s->running)
         pthread_join(s->thread, NULL);
     detector_params_free(&s->params);

@@ -31,6 +31,13 @@ int detector_cmp_results(const void *a, const void *b);
 int detector_read_begin(PGconn *conn, char *err, size_t errlen) REGRESSD_MUST_CHECK;
 int detector_read_end(PGconn *conn, bool ok, char *err, size_t errlen);
 
+/* The blocks of [from_us, to_us) that are compacted and not dirty for the service, as a
+ * timestamptz[] literal appended to literal, and the start of the first block that is not
+ * clean (to_us when all are). */
+int detector_clean_blocks(PGconn *conn, const char *service, int64_t from_us, int64_t to_us,
+                          struct buf *literal, int64_t *first_unclean, char *err,
+                          size_t errlen) REGRESSD_MUST_CHECK;
+
 /* detector_span_load inside the caller's transaction. */
 int detector_span_load_in(PGconn *conn, const struct detector_params *p, const char *service,
                           int64_t from_us, int64_t to_us, struct detector_span *out, char *err,

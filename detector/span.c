@@ -46,36 +46,43 @@ static struct detector_span_endpoint *span_endpoint(struct span_load *l, const c
     return &s->endpoints[i];
 }
 
-static int load_clean(struct span_load *l)
+int detector_clean_blocks(PGconn *conn, const char *service, int64_t from_us, int64_t to_us,
+                          struct buf *literal, int64_t *first_unclean, char *err, size_t errlen)
 {
     static const char sql[] =
         "SELECT (extract(epoch FROM s.block) * 1000000)::bigint FROM rollup_block_state s"
         " WHERE s.block >= $2 AND s.block < $3 AND NOT EXISTS (SELECT 1 FROM rollup_block_dirty"
         " d WHERE d.service = $1 AND d.block = s.block) ORDER BY 1";
     char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN];
-    util_format_ts(l->s->from_us, from);
-    util_format_ts(l->s->to_us, to);
-    const char *params[] = {l->service, from, to};
-    PGresult *res = db_query(l->conn, sql, 3, params, l->err, l->errlen);
+    util_format_ts(from_us, from);
+    util_format_ts(to_us, to);
+    const char *params[] = {service, from, to};
+    PGresult *res = db_query(conn, sql, 3, params, err, errlen);
     if (!res)
         return -1;
-    int64_t expect = l->s->from_us;
-    l->first_unclean = -1;
-    buf_append_char(&l->clean, '{');
+    int64_t expect = from_us;
+    *first_unclean = -1;
+    buf_append_char(literal, '{');
     for (int i = 0; i < PQntuples(res); i++) {
         int64_t b = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         char ts[UTIL_TS_BUFLEN];
         util_format_ts(b, ts);
-        buf_printf(&l->clean, "%s\"%s\"", i ? "," : "", ts);
-        if (b != expect && l->first_unclean < 0)
-            l->first_unclean = expect;
+        buf_printf(literal, "%s\"%s\"", i ? "," : "", ts);
+        if (b != expect && *first_unclean < 0)
+            *first_unclean = expect;
         expect = b + DETECTOR_BLOCK_US;
     }
-    buf_append_char(&l->clean, '}');
-    if (l->first_unclean < 0)
-        l->first_unclean = expect;
+    buf_append_char(literal, '}');
+    if (*first_unclean < 0)
+        *first_unclean = expect;
     PQclear(res);
     return 0;
+}
+
+static int load_clean(struct span_load *l)
+{
+    return detector_clean_blocks(l->conn, l->service, l->s->from_us, l->s->to_us, &l->clean,
+                                 &l->first_unclean, l->err, l->errlen);
 }
 
 /* $1 service, $2 from, $3 to, $4 clean blocks, $5 B, $6 the minute tables' lower bound. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_int.h"
 #include "load.h"
 #include "regressd/db.h"
 #include "regressd/detector.h"
@@ -39,34 +40,8 @@ static void ts_param(int64_t us, char out[UTIL_TS_BUFLEN])
 /* Blocks of [Bs, Ce) that are compacted and not dirty for this service. */
 static int load_clean_blocks(struct load *l)
 {
-    static const char sql[] =
-        "SELECT (extract(epoch FROM s.block) * 1000000)::bigint FROM rollup_block_state s"
-        " WHERE s.block >= $2 AND s.block < $3 AND NOT EXISTS (SELECT 1 FROM rollup_block_dirty"
-        " d WHERE d.service = $1 AND d.block = s.block) ORDER BY 1";
-    char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN];
-    ts_param(l->d->win.base_from, from);
-    ts_param(l->d->win.to, to);
-    const char *params[] = {l->service, from, to};
-    PGresult *res = db_query(l->conn, sql, 3, params, l->err, l->errlen);
-    if (!res)
-        return -1;
-    int64_t expect = l->d->win.base_from;
-    l->first_unclean = -1;
-    buf_append_char(&l->clean, '{');
-    for (int i = 0; i < PQntuples(res); i++) {
-        int64_t b = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        char ts[UTIL_TS_BUFLEN];
-        ts_param(b, ts);
-        buf_printf(&l->clean, "%s\"%s\"", i ? "," : "", ts);
-        if (b != expect && l->first_unclean < 0)
-            l->first_unclean = expect;
-        expect = b + DETECTOR_BLOCK_US;
-    }
-    buf_append_char(&l->clean, '}');
-    if (l->first_unclean < 0)
-        l->first_unclean = expect;
-    PQclear(res);
-    return 0;
+    return detector_clean_blocks(l->conn, l->service, l->d->win.base_from, l->d->win.to, &l->clean,
+                                 &l->first_unclean, l->err, l->errlen);
 }
 
 static int64_t max64(int64_t a, int64_t b)
