@@ -73,16 +73,28 @@ int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
     return rc;
 }
 
-PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
-                   size_t errlen)
+static PGresult *query_format(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                              int result_format, char *err, size_t errlen)
 {
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, result_format);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;
     db_error(conn, res, err, errlen);
     PQclear(res);
     return NULL;
+}
+
+PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
+                   size_t errlen)
+{
+    return query_format(conn, sql, nparams, params, 0, err, errlen);
+}
+
+PGresult *db_query_binary(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                          char *err, size_t errlen)
+{
+    return query_format(conn, sql, nparams, params, 1, err, errlen);
 }
 
 static int migration_applied(PGconn *conn, int version, bool *applied, char *err, size_t errlen)

@@ -131,15 +131,12 @@ static int load_sums(struct flags_load *l)
 static int load_value_users(struct flags_load *l)
 {
     const char *params[] = {l->service, l->from, l->to};
-    PGresult *res = PQexecParams(l->conn,
-                                 "SELECT flag, value, user_hashes FROM rollup_flag_users WHERE"
-                                 " service = $1 AND block >= $2 AND block < $3",
-                                 3, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(l->conn, res, l->err, l->errlen);
-        PQclear(res);
+    PGresult *res = db_query_binary(l->conn,
+                                    "SELECT flag, value, user_hashes FROM rollup_flag_users WHERE"
+                                    " service = $1 AND block >= $2 AND block < $3",
+                                    3, params, l->err, l->errlen);
+    if (!res)
         return -1;
-    }
     struct detector_flags_data *fd = l->fd;
     struct uset *sets = xcalloc(fd->n_values + 1, sizeof(*sets));
     for (size_t i = 0; i < fd->n_values; i++)

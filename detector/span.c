@@ -165,12 +165,9 @@ static int load_blocks(struct span_load *l)
         " ($4::timestamptz[])";
     struct span_params q;
     span_params_init(l, &q);
-    PGresult *res = PQexecParams(l->conn, sql, 4, NULL, q.v, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(l->conn, res, l->err, l->errlen);
-        PQclear(res);
+    PGresult *res = db_query_binary(l->conn, sql, 4, q.v, l->err, l->errlen);
+    if (!res)
         return -1;
-    }
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++)
         rc = add_block_row(l, res, i);
@@ -188,12 +185,9 @@ static int load_users(struct span_load *l)
     struct span_params q;
     span_params_init(l, &q);
     const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[3], q.v[5]};
-    PGresult *res = PQexecParams(l->conn, sql, 5, NULL, v, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(l->conn, res, l->err, l->errlen);
-        PQclear(res);
+    PGresult *res = db_query_binary(l->conn, sql, 5, v, l->err, l->errlen);
+    if (!res)
         return -1;
-    }
     struct uset all;
     uset_init(&all);
     int rc = 0;

@@ -343,12 +343,9 @@ static int load_endpoint_blocks(struct load *l)
     struct qparams q;
     qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
     const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[4], q.v[5], q.v[8], q.v[9]};
-    PGresult *res = PQexecParams(l->conn, sql, 7, NULL, v, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(l->conn, res, l->err, l->errlen);
-        PQclear(res);
+    PGresult *res = db_query_binary(l->conn, sql, 7, v, l->err, l->errlen);
+    if (!res)
         return -1;
-    }
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++)
         rc = add_block_row(l, res, i);
@@ -382,12 +379,9 @@ static int load_users(struct load *l)
         " user_hashes, 0 FROM rollup_block_users" WHERE_BLOCKS;
     struct qparams q;
     qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
-    PGresult *res = PQexecParams(l->conn, sql, 10, NULL, q.v, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(l->conn, res, l->err, l->errlen);
-        PQclear(res);
+    PGresult *res = db_query_binary(l->conn, sql, 10, q.v, l->err, l->errlen);
+    if (!res)
         return -1;
-    }
     struct uset all[2], win[2];
     for (int s = 0; s < 2; s++) {
         uset_init(&all[s]);

@@ -35,6 +35,10 @@ int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen) REGRESSD_MU
 PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
                    size_t errlen);
 
+/* db_query with results in binary format (arrays of the rollup tables, read by detector/). */
+PGresult *db_query_binary(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                          char *err, size_t errlen);
+
 /* Writes "SQLSTATE: message" of a failed result (or the connection's error) into err. */
 void db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
 
