@@ -11,6 +11,7 @@
 
 #include "batch.h"
 #include "intake.h"
+#include "jarena.h"
 #include "metrics.h"
 #include "regressd/db.h"
 #include "regressd/log.h"
@@ -485,6 +486,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop, char *err, siz
     }
     log_info("consuming %s as group %s", c->cfg->kafka_topic, c->cfg->kafka_group);
     poll_loop(c);
+    jarena_release(); /* the parser's arena, on the thread that parsed */
     shut_down(c);
     log_info("consumer stopped: %llu samples stored, %llu dead letters",
              (unsigned long long)atomic_load(&c->metrics.samples_stored),

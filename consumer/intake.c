@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jarena.h"
 #include "regressd/log.h"
 #include "rollup.h"
 
@@ -96,12 +97,14 @@ struct intake *intake_new(const struct config *cfg)
 {
     struct intake *in = xcalloc(1, sizeof(*in));
     in->cfg = cfg;
+    jarena_install();
     in->rollup = rollup_new();
     return in;
 }
 
 void intake_free(struct intake *in)
 {
+    jarena_release(); /* this thread's; the polling thread releases its own (consumer_run) */
     if (!in)
         return;
     strmap_clear(&in->services);
@@ -302,8 +305,11 @@ void intake_message(struct intake *in, struct batch *b, const char *topic, int32
         return;
     }
     json_error_t jerr;
+    jarena_begin(); /* the parsed values only: dead letters' json_dumps allocate outside */
     json_t *root = json_loadb(payload, len, 0, &jerr);
+    jarena_end();
     if (!root) {
+        jarena_reset();
         snprintf(reason, sizeof(reason), "message: invalid JSON at byte %d: %s", jerr.position,
                  jerr.text);
         intake_dead_letter(in, b, topic, partition, offset, -1, reason, payload, len);
@@ -317,4 +323,5 @@ void intake_message(struct intake *in, struct batch *b, const char *topic, int32
         intake_sample(in, b, &mc, root, -1, limits);
     }
     json_decref(root);
+    jarena_reset();
 }
