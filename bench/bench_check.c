@@ -434,8 +434,9 @@ static int compact_vacuum(PGconn *conn, struct size_times *t)
 {
     if ((t->blocks = compact_all(conn, &t->compact)) < 0)
         return -1;
-    return exec(conn, "VACUUM ANALYZE rollup_blocks, rollup_block_totals, rollup_flags,"
-                      " rollup_flag_users");
+    return exec(
+        conn, "VACUUM ANALYZE rollup_blocks, rollup_block_totals, rollup_flags, rollup_flag_blocks,"
+              " rollup_flag_users");
 }
 
 static void print_size(long long size, const struct fill_counts *c, const struct size_times *t,

@@ -241,6 +241,7 @@ static int retention(struct scheduler *s, int *dropped, char *err, size_t errlen
         "DELETE FROM rollup_block_totals WHERE service = $1 AND block < $2",
         "DELETE FROM rollup_block_users WHERE service = $1 AND block < $2",
         "DELETE FROM rollup_flags WHERE service = $1 AND block < $2",
+        "DELETE FROM rollup_flag_blocks WHERE service = $1 AND block < $2",
         "DELETE FROM rollup_flag_users WHERE service = $1 AND block < $2",
     };
     for (size_t i = 0; i < REGRESSD_ARRAY_LEN(sql); i++) {

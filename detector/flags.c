@@ -24,14 +24,20 @@ struct flags_load {
     size_t errlen;
 };
 
-/* "<length of flag>:<flag><value>": unambiguous whatever bytes the names hold. */
+/* "<length of flag>:<flag><value>": unambiguous whatever bytes the names hold. Flag names and
+ * values are at most 64 bytes (CONTRACT section 1), so keys fit VALUE_KEY_MAX. */
+#define VALUE_KEY_MAX 200
+
+static void value_key_into(const char *flag, const char *value, char out[VALUE_KEY_MAX])
+{
+    snprintf(out, VALUE_KEY_MAX, "%zu:%s%s", strlen(flag), flag, value);
+}
+
 static char *value_key(const char *flag, const char *value)
 {
-    struct buf b = {0};
-    buf_printf(&b, "%zu:%s%s", strlen(flag), flag, value);
-    char *k = xstrdup(buf_cstr(&b));
-    buf_free(&b);
-    return k;
+    char k[VALUE_KEY_MAX];
+    value_key_into(flag, value, k);
+    return xstrdup(k);
 }
 
 static const char *value_key_of(size_t i, void *ctx)
@@ -42,10 +48,9 @@ static const char *value_key_of(size_t i, void *ctx)
 /* The index of a kept value, or -1 for a value beyond flags_max_values. */
 static long find_value(struct flags_load *l, const char *flag, const char *value)
 {
-    char *k = value_key(flag, value);
-    long i = load_names_find(&l->names, k, value_key_of, l->fd);
-    free(k);
-    return i;
+    char k[VALUE_KEY_MAX];
+    value_key_into(flag, value, k);
+    return load_names_find(&l->names, k, value_key_of, l->fd);
 }
 
 /* The values, most requested first; the first flags_max_values are kept. */
@@ -53,9 +58,8 @@ static int load_values(struct flags_load *l)
 {
     const char *params[] = {l->service, l->from, l->to};
     PGresult *res = db_query(l->conn,
-                             "SELECT flag, value, sum(requests) FROM rollup_flags WHERE service ="
-                             " $1 AND block >= $2 AND block < $3 GROUP BY 1, 2 ORDER BY 3 DESC,"
-                             " 1, 2",
+                             "SELECT flag, value, requests FROM regressd_flag_requests($1, $2,"
+                             " $3) ORDER BY 3 DESC, 1, 2",
                              3, params, l->err, l->errlen);
     if (!res)
         return -1;
@@ -81,11 +85,15 @@ static int cmp_endpoint_name(const void *key, const void *elem)
     return strcmp(key, ((const struct detector_span_endpoint *)elem)->name);
 }
 
-static struct detector_flag_endpoint *value_endpoint(struct detector_flag_value *v, size_t ep)
+/* The value's entry for span endpoint ep, added when new (slot: ep -> index + 1, allocated with
+ * the first entry). */
+static struct detector_flag_endpoint *value_endpoint(struct detector_flag_value *v, size_t ep,
+                                                     size_t n_span_endpoints)
 {
-    for (size_t i = 0; i < v->n_endpoints; i++)
-        if (v->endpoints[i].endpoint == ep)
-            return &v->endpoints[i];
+    if (!v->slot)
+        v->slot = xcalloc(n_span_endpoints ? n_span_endpoints : 1, sizeof(*v->slot));
+    if (v->slot[ep])
+        return &v->endpoints[v->slot[ep] - 1];
     if (v->n_endpoints == v->cap) {
         v->cap = v->cap ? 2 * v->cap : 8;
         v->endpoints = xrealloc(v->endpoints, v->cap * sizeof(*v->endpoints));
@@ -93,39 +101,98 @@ static struct detector_flag_endpoint *value_endpoint(struct detector_flag_value 
     struct detector_flag_endpoint *e = &v->endpoints[v->n_endpoints++];
     memset(e, 0, sizeof(*e));
     e->endpoint = ep;
+    v->slot[ep] = (uint32_t)v->n_endpoints;
     return e;
 }
 
-static int load_sums(struct flags_load *l)
+/* Adds requests and instructions of bucket b of (value k, endpoint named name); rows of a
+ * dropped value, or of an endpoint the span's snapshot lacks, are skipped. */
+static void add_sums(struct flags_load *l, long k, const char *name, int b, double req, double ins)
+{
+    const struct detector_span *sp = &l->fd->span;
+    const struct detector_span_endpoint *se =
+        bsearch(name, sp->endpoints, sp->n_endpoints, sizeof(*sp->endpoints), cmp_endpoint_name);
+    if (k < 0 || b < 0 || b >= l->p->buckets || !se)
+        return;
+    struct detector_flag_value *v = &l->fd->values[k];
+    struct detector_flag_endpoint *e =
+        value_endpoint(v, (size_t)(se - sp->endpoints), sp->n_endpoints);
+    e->requests[b] += req;
+    e->instructions[b] += ins;
+    v->requests[b] += req;
+    v->instructions[b] += ins;
+    v->samples += req;
+}
+
+/* Rows not merged yet, grouped in PostgreSQL. */
+static int load_rows(struct flags_load *l)
 {
     const char *params[] = {l->service, l->from, l->to, l->buckets};
     PGresult *res = db_query(l->conn,
                              "SELECT flag, value, endpoint, bucket % $4::int, sum(requests),"
                              " sum(instructions) FROM rollup_flags WHERE service = $1 AND block >="
-                             " $2 AND block < $3 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3",
+                             " $2 AND block < $3 GROUP BY 1, 2, 3, 4",
                              4, params, l->err, l->errlen);
     if (!res)
         return -1;
-    const struct detector_span *sp = &l->fd->span;
-    for (int i = 0; i < PQntuples(res); i++) {
-        long k = find_value(l, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-        int b = atoi(PQgetvalue(res, i, 3));
-        const struct detector_span_endpoint *se =
-            bsearch(PQgetvalue(res, i, 2), sp->endpoints, sp->n_endpoints, sizeof(*sp->endpoints),
-                    cmp_endpoint_name);
-        if (k < 0 || b < 0 || b >= l->p->buckets || !se)
-            continue; /* a dropped value; or rows of a block the span's snapshot lacks */
-        struct detector_flag_value *v = &l->fd->values[k];
-        struct detector_flag_endpoint *e = value_endpoint(v, (size_t)(se - sp->endpoints));
-        double req = strtod(PQgetvalue(res, i, 4), NULL), ins = strtod(PQgetvalue(res, i, 5), NULL);
-        e->requests[b] += req;
-        e->instructions[b] += ins;
-        v->requests[b] += req;
-        v->instructions[b] += ins;
-        v->samples += req;
-    }
+    for (int i = 0; i < PQntuples(res); i++)
+        add_sums(l, find_value(l, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)),
+                 PQgetvalue(res, i, 2), atoi(PQgetvalue(res, i, 3)),
+                 strtod(PQgetvalue(res, i, 4), NULL), strtod(PQgetvalue(res, i, 5), NULL));
     PQclear(res);
     return 0;
+}
+
+/* A text column of a binary result as a C string (at most SAMPLE_ENDPOINT_MAX bytes). */
+static const char *bin_text(PGresult *res, int row, int col, char *out, size_t outlen)
+{
+    size_t n = (size_t)PQgetlength(res, row, col);
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, PQgetvalue(res, row, col), n);
+    out[n] = '\0';
+    return out;
+}
+
+/* Merged blocks: bucket arrays, summed here. */
+static int load_blocks(struct flags_load *l)
+{
+    const char *params[] = {l->service, l->from, l->to};
+    PGresult *res = db_query_binary(l->conn,
+                                    "SELECT flag, value, endpoint, buckets, requests, instructions"
+                                    " FROM rollup_flag_blocks WHERE service = $1 AND block >= $2"
+                                    " AND block < $3",
+                                    3, params, l->err, l->errlen);
+    if (!res)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+        char flag[80], value[80], endpoint[320];
+        double a[3][DETECTOR_MAX_BUCKETS];
+        int n[3];
+        for (int c = 0; c < 3 && rc == 0; c++)
+            if (load_array(PQgetvalue(res, i, c + 3), PQgetlength(res, i, c + 3), a[c],
+                           DETECTOR_MAX_BUCKETS, &n[c]) < 0 ||
+                n[c] != n[0]) {
+                snprintf(l->err, l->errlen, "rollup_flag_blocks: malformed bucket arrays");
+                rc = -1;
+            }
+        if (rc < 0)
+            break;
+        long k = find_value(l, bin_text(res, i, 0, flag, sizeof(flag)),
+                            bin_text(res, i, 1, value, sizeof(value)));
+        bin_text(res, i, 2, endpoint, sizeof(endpoint));
+        for (int j = 0; j < n[0]; j++)
+            if (a[0][j] >= 0 && a[0][j] < DETECTOR_MAX_BUCKETS)
+                add_sums(l, k, endpoint, (int)a[0][j] % l->p->buckets, a[1][j], a[2][j]);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int load_sums(struct flags_load *l)
+{
+    return load_rows(l) == 0 && load_blocks(l) == 0 ? 0 : -1;
 }
 
 static int load_value_users(struct flags_load *l)
@@ -195,6 +262,7 @@ void detector_flags_data_free(struct detector_flags_data *fd)
         free(fd->values[i].value);
         free(fd->values[i].key);
         free(fd->values[i].endpoints);
+        free(fd->values[i].slot);
     }
     free(fd->values);
     detector_span_free(&fd->span);

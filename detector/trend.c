@@ -209,10 +209,10 @@ static int load_suspects(PGconn *conn, const struct detector_params *p, const ch
     PQclear(res);
     const char *fp[] = {service, t[0], t[1], t[2], t[3]};
     res = db_query(conn,
-                   "SELECT flag, value, coalesce(sum(requests) FILTER (WHERE block < $3), 0),"
-                   " coalesce(sum(requests) FILTER (WHERE block >= $4), 0) FROM rollup_flags"
-                   " WHERE service = $1 AND ((block >= $2 AND block < $3) OR (block >= $4 AND"
-                   " block < $5)) GROUP BY 1, 2",
+                   "SELECT coalesce(b.flag, c.flag), coalesce(b.value, c.value),"
+                   " coalesce(b.requests, 0), coalesce(c.requests, 0) FROM"
+                   " regressd_flag_requests($1, $2, $3) b FULL JOIN regressd_flag_requests($1, $4,"
+                   " $5) c ON b.flag = c.flag AND b.value = c.value",
                    5, fp, err, errlen);
     if (!res) {
         json_decref(*out);

@@ -31,22 +31,57 @@ CREATE TABLE rollup_flag_users (
 );
 CREATE INDEX rollup_flag_users_service_block ON rollup_flag_users (service, block);
 
--- Merges the flag rows of one closed block for some services into one row per key; the
--- rollup compaction (detector/compact.c) calls it with every block it compacts. Readers always
--- GROUP BY, so rows that ingest adds meanwhile (not in the DELETE's snapshot) or later are
--- simply added.
+-- Merged flag rows of closed blocks: one row per (service, endpoint, flag, value, block) with
+-- the sums per user bucket as arrays aligned with `buckets` (as rollup_blocks), 64 times fewer
+-- rows for a flag scan to read. A block merged again (late rows) adds another row: readers sum
+-- every row of a key, here and in rollup_flags.
+CREATE TABLE rollup_flag_blocks (
+    service       text               NOT NULL,
+    endpoint      text               NOT NULL,
+    flag          text               NOT NULL,
+    value         text               NOT NULL,
+    block         timestamptz        NOT NULL,
+    buckets       smallint[]         NOT NULL,
+    requests      bigint[]           NOT NULL,
+    instructions  double precision[] NOT NULL,
+    latency_n     bigint[]           NOT NULL,
+    latency_us    double precision[] NOT NULL
+);
+CREATE INDEX rollup_flag_blocks_service_block ON rollup_flag_blocks (service, block);
+
+-- Moves the flag rows of one closed block, for some services, from rollup_flags into
+-- rollup_flag_blocks and merges their user rows; the rollup compaction (detector/compact.c)
+-- calls it with every block it compacts, in its transaction. Rows that ingest adds meanwhile
+-- (not in the DELETE's snapshot) or later stay in rollup_flags until the block is merged again.
 CREATE FUNCTION regressd_merge_flag_block(b timestamptz, services text[]) RETURNS void
 LANGUAGE sql AS $$
-    WITH d AS (DELETE FROM rollup_flags WHERE service = ANY (services) AND block = b RETURNING *)
-    INSERT INTO rollup_flags
-    SELECT service, endpoint, flag, value, block, bucket, sum(requests), sum(instructions),
-           sum(latency_n), sum(latency_us)
-      FROM d GROUP BY service, endpoint, flag, value, block, bucket;
+    WITH d AS (DELETE FROM rollup_flags WHERE service = ANY (services) AND block = b RETURNING *),
+    g AS (SELECT service, endpoint, flag, value, block, bucket, sum(requests) AS r,
+                 sum(instructions) AS i, sum(latency_n) AS ln, sum(latency_us) AS l
+            FROM d GROUP BY service, endpoint, flag, value, block, bucket)
+    INSERT INTO rollup_flag_blocks
+    SELECT service, endpoint, flag, value, block, array_agg(bucket ORDER BY bucket),
+           array_agg(r ORDER BY bucket), array_agg(i ORDER BY bucket),
+           array_agg(ln ORDER BY bucket), array_agg(l ORDER BY bucket)
+      FROM g GROUP BY service, endpoint, flag, value, block;
     WITH d AS (DELETE FROM rollup_flag_users WHERE service = ANY (services) AND block = b
                RETURNING *)
     INSERT INTO rollup_flag_users
     SELECT service, flag, value, block, array_agg(DISTINCT h ORDER BY h)
       FROM d, unnest(user_hashes) h GROUP BY service, flag, value, block;
+$$;
+
+-- Requests per flag value of a service in [lo, hi), from both flag tables (flag scans rank
+-- the values by it; trends compare the shares of two windows).
+CREATE FUNCTION regressd_flag_requests(p_service text, lo timestamptz, hi timestamptz)
+RETURNS TABLE (flag text, value text, requests numeric) LANGUAGE sql STABLE AS $$
+    SELECT flag, value, sum(r) FROM (
+        SELECT f.flag, f.value, f.requests::numeric AS r FROM rollup_flags f
+         WHERE f.service = p_service AND f.block >= lo AND f.block < hi
+        UNION ALL
+        SELECT f.flag, f.value, (SELECT sum(x) FROM unnest(f.requests) x) FROM rollup_flag_blocks f
+         WHERE f.service = p_service AND f.block >= lo AND f.block < hi) s
+     GROUP BY flag, value
 $$;
 
 -- ---- the schedule ----------------------------------------------------------------------------

@@ -164,7 +164,13 @@ check_flag_rollups_match_samples() {
                    r AS (SELECT service, endpoint, flag, value, block, bucket, sum(requests) AS n,
                                 sum(instructions) AS instr, sum(latency_n) AS lat_n,
                                 sum(latency_us) AS lat
-                         FROM rollup_flags GROUP BY 1, 2, 3, 4, 5, 6)
+                         FROM (SELECT service, endpoint, flag, value, block, bucket, requests,
+                                      instructions, latency_n, latency_us FROM rollup_flags
+                               UNION ALL
+                               SELECT service, endpoint, flag, value, block, u.* FROM rollup_flag_blocks,
+                                      unnest(buckets, requests, instructions, latency_n, latency_us)
+                                      AS u(bucket, requests, instructions, latency_n, latency_us)) f
+                         GROUP BY 1, 2, 3, 4, 5, 6)
               SELECT count(*) FROM s FULL JOIN r USING (service, endpoint, flag, value, block, bucket)
               WHERE s.n IS DISTINCT FROM r.n OR s.instr IS DISTINCT FROM r.instr::numeric
                  OR s.lat_n IS DISTINCT FROM r.lat_n OR s.lat IS DISTINCT FROM r.lat::numeric")
@@ -180,5 +186,5 @@ check_flag_rollups_match_samples() {
     diff=$(q "SELECT count(*) FROM rollup_flag_users
               WHERE cardinality(user_hashes) <> (SELECT count(DISTINCT h) FROM unnest(user_hashes) h)")
     [ "$diff" -eq 0 ] || fail "$diff rollup_flag_users rows repeat a user hash"
-    log "flag rollups agree with $flagged flagged samples ($(q 'SELECT count(*) FROM rollup_flags') rows, $(q "SELECT count(DISTINCT (flag, value)) FROM rollup_flags") flag values)"
+    log "flag rollups agree with $flagged flagged samples ($(q 'SELECT count(*) FROM rollup_flags') rows, $(q 'SELECT count(*) FROM rollup_flag_blocks') merged, $(q "SELECT count(DISTINCT (flag, value)) FROM rollup_flag_users") flag values)"
 }

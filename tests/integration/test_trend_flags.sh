@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 new_db
 start_broker it.trend 64
-start_daemon d1
+start_daemon d1 -o deploy.check_interval=1s
 
 # The later hour ends on a 10-minute boundary at least 10 minutes ago.
 now_s=$(date +%s)
@@ -29,6 +29,12 @@ common=(--brokers "$BROKER" --topic it.trend --quiet --seed 11 --services web,ap
     --plant "service=web,endpoint=/feed:+5%@window=$((cand_start * 1000))/$((end_s * 1000))" ||
     fail "generator failed (later hour)"
 wait_until "400000 samples stored" 240 samples_at_least 400000
+check_rollups_match_samples
+# The daemon compacts closed blocks (and merges their flag rows into bucket arrays): the
+# comparisons below read merged blocks, and the merged rows must still agree with samples.
+compacted_to() { [ "$(q "SELECT coalesce(max(extract(epoch FROM block))::bigint, 0) FROM rollup_block_state")" -ge "$1" ]; }
+wait_until "blocks compacted up to the end of the later hour" 180 compacted_to $((end_s - 600))
+[ "$(q 'SELECT count(*) FROM rollup_flag_blocks')" -gt 0 ] || fail "no flag rows merged"
 check_rollups_match_samples
 "$REGRESSD" deploy --service web --commit c5 --at $(((end_s - 43200) * 1000)) >/dev/null ||
     fail "deploy command failed"
