@@ -302,6 +302,7 @@ struct detector_flag_value {
     int64_t users;
     struct detector_flag_endpoint *endpoints;
     size_t n_endpoints, cap;
+    uint32_t *slot; /* internal: span endpoint -> index + 1 into endpoints */
 };
 
 struct detector_flags_data {
