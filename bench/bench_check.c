@@ -224,9 +224,10 @@ static int fill(PGconn *conn, long long samples, int endpoints)
     snprintf(n, sizeof(n), "%lld", samples);
     snprintf(e, sizeof(e), "%d", endpoints);
     const char *p[] = {T_DEPLOY, n, e};
-    if (exec(conn, "TRUNCATE rollups, rollup_users, commits, deploys, findings, rollup_blocks,"
-                   " rollup_block_totals, rollup_block_users, rollup_block_state,"
-                   " rollup_block_dirty, rollup_flags, rollup_flag_users") < 0 ||
+    if (exec(conn,
+             "TRUNCATE rollups, rollup_users, commits, deploys, findings, rollup_blocks,"
+             " rollup_block_totals, rollup_block_users, rollup_block_state,"
+             " rollup_block_dirty, rollup_flags, rollup_flag_blocks, rollup_flag_users") < 0 ||
         query_exec(conn, fill_rollups_sql, 3, p) < 0 || query_exec(conn, fill_users_sql, 2, p) < 0)
         return -1;
     if (query_exec(conn,
