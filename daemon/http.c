@@ -14,6 +14,7 @@
 #include "regressd/alert.h"
 #include "regressd/log.h"
 #include "regressd/util.h"
+#include "scheduler.h"
 
 #define HTTP_MAX_BODY (1 << 20)
 
@@ -22,6 +23,7 @@ struct http_server {
     const struct config *cfg;
     struct consumer *consumer;
     struct alert_loop *_Atomic alerts;
+    struct scheduler *_Atomic schedule;
 };
 
 /* Per-request state between libmicrohttpd's calls: the body as it arrives. */
@@ -61,6 +63,7 @@ static enum MHD_Result handle_metrics(struct http_server *s, struct MHD_Connecti
     struct alert_loop *alerts = atomic_load(&s->alerts);
     if (alerts)
         alert_loop_metrics(alerts, &out);
+    scheduler_metrics(atomic_load(&s->schedule), &out);
     buf_printf(&out,
                "# HELP regressd_up Whether the daemon is healthy.\n"
                "# TYPE regressd_up gauge\nregressd_up %d\n",
@@ -230,6 +233,12 @@ struct http_server *http_start(const struct config *cfg, struct consumer *consum
     }
     log_info("HTTP API listening on %s", listen);
     return s;
+}
+
+void http_set_scheduler(struct http_server *s, struct scheduler *schedule)
+{
+    if (s)
+        atomic_store(&s->schedule, schedule);
 }
 
 void http_set_alert_loop(struct http_server *s, struct alert_loop *loop)

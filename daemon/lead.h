@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +23,7 @@ struct lead {
     volatile sig_atomic_t *stop; /* the daemon's */
     volatile sig_atomic_t stop_self;
     PGconn *conn;
-    bool leader;
+    _Atomic bool leader; /* read by /metrics */
 };
 
 bool lead_stopping(const struct lead *l);

@@ -167,6 +167,7 @@ int cmd_run(struct config *cfg, int argc, char **argv)
         rc = EXIT_USAGE;
     } else {
         http_set_alert_loop(http, alerts);
+        http_set_scheduler(http, schedule);
         if (consumer_run(consumer, &stop_requested, err, sizeof(err)) < 0) {
             log_error("%s", err);
             rc = EXIT_USAGE;

@@ -4,6 +4,7 @@
 #include "scheduler.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,9 @@ struct job {
     enum job_kind kind;
     int64_t period_us, align_us;
     int64_t window_us, offset_us;
-    bool missed_logged;
+    /* this daemon's runs, for /metrics */
+    _Atomic long long runs, failures;
+    _Atomic int64_t last_slot_us;
 };
 
 struct scheduler {
@@ -290,8 +293,8 @@ static int record_run(struct scheduler *s, const struct job *j, int64_t slot_us,
     return 0;
 }
 
-static int run_slot(struct scheduler *s, const struct job *j, int64_t slot_us, int64_t now,
-                    char *err, size_t errlen)
+static int run_slot(struct scheduler *s, struct job *j, int64_t slot_us, int64_t now, char *err,
+                    size_t errlen)
 {
     int64_t started = util_now_us();
     int services = 0, regressions = 0, rc;
@@ -303,6 +306,8 @@ static int run_slot(struct scheduler *s, const struct job *j, int64_t slot_us, i
         return rc;
     if (record_run(s, j, slot_us, started, services, regressions, err, errlen) < 0)
         return -1;
+    atomic_fetch_add(&j->runs, 1);
+    atomic_store(&j->last_slot_us, slot_us);
     char slot[UTIL_TS_BUFLEN];
     util_format_ts(slot_us, slot);
     if (j->kind == JOB_RETENTION)
@@ -355,6 +360,7 @@ static int round_once(void *ctx, char *err, size_t errlen)
             continue; /* event clock, nothing stored yet */
         int64_t now = j->kind == JOB_RETENTION ? wall : event;
         if (run_job(s, j, now, err, errlen) < 0) {
+            atomic_fetch_add(&j->failures, 1);
             if (db_connection_lost(s->lead.conn, NULL))
                 return -1;
             log_error("%s: %s", j->id, err);
@@ -399,6 +405,38 @@ failed:
     detector_params_free(&s->params);
     free(s);
     return NULL;
+}
+
+void scheduler_metrics(struct scheduler *s, struct buf *out)
+{
+    if (!s || s->n_jobs == 0)
+        return;
+    buf_printf(out,
+               "# HELP regressd_schedule_leader Whether this daemon runs the scheduled jobs.\n"
+               "# TYPE regressd_schedule_leader gauge\nregressd_schedule_leader %d\n",
+               atomic_load(&s->lead.leader) ? 1 : 0);
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"regressd_job_runs_total", "counter", "Scheduled runs this daemon finished, by job."},
+        {"regressd_job_failures_total", "counter",
+         "Rounds in which a job failed on this daemon (retried next round), by job."},
+        {"regressd_job_last_slot_timestamp_seconds", "gauge",
+         "End of the window of the latest run this daemon finished, by job."},
+    };
+    for (size_t k = 0; k < REGRESSD_ARRAY_LEN(series); k++) {
+        buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help,
+                   series[k].name, series[k].type);
+        for (size_t i = 0; i < s->n_jobs; i++) {
+            struct job *j = &s->jobs[i];
+            if (k == 2)
+                buf_printf(out, "%s{job=\"%s\"} %lld\n", series[k].name, j->id,
+                           (long long)(atomic_load(&j->last_slot_us) / 1000000));
+            else
+                buf_printf(out, "%s{job=\"%s\"} %lld\n", series[k].name, j->id,
+                           k == 0 ? atomic_load(&j->runs) : atomic_load(&j->failures));
+        }
+    }
 }
 
 void scheduler_stop(struct scheduler *s)

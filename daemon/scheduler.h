@@ -46,6 +46,10 @@ int scheduler_store_finding(PGconn *conn, const char *job, const char *slot,
                             const struct detector_report *r, bool *stored, int64_t *alert_id,
                             char *err, size_t errlen) REGRESSD_MUST_CHECK;
 
+/* Prometheus text lines: regressd_schedule_leader, and per job regressd_job_runs_total,
+ * regressd_job_failures_total, regressd_job_last_slot_timestamp_seconds. NULL: nothing. */
+void scheduler_metrics(struct scheduler *s, struct buf *out);
+
 /* Stops the thread (within about 100 ms plus the statement in flight), joins it and frees
  * everything. NULL is a no-op. */
 void scheduler_stop(struct scheduler *s);

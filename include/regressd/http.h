@@ -44,6 +44,11 @@ struct alert_loop;
 /* Adds the alert delivery loop's counters to /metrics (s may be NULL). */
 void http_set_alert_loop(struct http_server *s, struct alert_loop *loop);
 
+struct scheduler;
+/* Adds the schedule's gauges and counters to /metrics (s may be NULL). Call
+ * http_set_scheduler(s, NULL) before stopping the scheduler. */
+void http_set_scheduler(struct http_server *s, struct scheduler *schedule);
+
 /* Splits "host:port" / "[v6]:port"; 0 on success. */
 int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port);
 

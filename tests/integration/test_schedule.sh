@@ -63,7 +63,9 @@ q "INSERT INTO rollups VALUES ('web', '/feed', 'old', date_trunc('minute', now()
 q "INSERT INTO rollup_flags VALUES ('web', '/feed', 'f', 'v', now() - interval '500 days', 1, 1, 1, 0, 0)"
 old_part=samples_p$(date -u -d '25 days ago' +%Y%m%d)
 [ "$(q "SELECT to_regclass('$old_part') IS NOT NULL")" = t ] || fail "old partition not created"
-start_daemon d3 "${opts[@]/hourly,flags/hourly,flags,retention}" -o retention.samples=20d
+port=$((20000 + RANDOM % 20000))
+start_daemon d3 "${opts[@]/hourly,flags/hourly,flags,retention}" -o retention.samples=20d \
+    -o http.listen=127.0.0.1:$port
 partition_gone() { [ "$(q "SELECT to_regclass('$old_part') IS NULL")" = t ]; }
 wait_until "retention dropped $old_part" 60 partition_gone
 wait_until "60000 samples stored" 120 samples_at_least 60000
@@ -77,6 +79,13 @@ got=$(slots trend:1h:1d)
 [ "$(q "SELECT count(*) FROM rollup_flags WHERE flag = 'f'")" -eq 0 ] || fail "old flag rollups kept"
 [ "$(q "SELECT count(*) FROM samples")" -eq 60000 ] || fail "retention dropped recent samples"
 [ "$(q "SELECT count(*) FROM job_runs WHERE job = 'retention'")" -ge 1 ] || fail "retention not recorded"
+# /metrics: this daemon leads and counts its runs (three catch-up hours of the hourly trend)
+curl -fsS "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" || fail "no /metrics"
+grep -q '^regressd_schedule_leader 1$' "$WORK/metrics.txt" || fail "metrics: not the schedule leader"
+runs=$(sed -n 's/^regressd_job_runs_total{job="trend:1h:1d"} //p' "$WORK/metrics.txt")
+[ "${runs:-0}" -ge 3 ] || fail "metrics: $runs hourly trend runs, want at least 3"
+last=$(sed -n 's/^regressd_job_last_slot_timestamp_seconds{job="trend:1h:1d"} //p' "$WORK/metrics.txt")
+[ "$last" -eq $((t0 + 6 * 3600)) ] || fail "metrics: last slot $last, want $((t0 + 6 * 3600))"
 
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID" || fail "d3 exited non-zero"
