@@ -157,3 +157,19 @@ uint32_t util_hash32(const void *data, size_t len)
     h ^= h >> 16;
     return h;
 }
+
+size_t util_format_i64(char *dst, int64_t v)
+{
+    char tmp[20];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        dst[len++] = '-';
+    while (n)
+        dst[len++] = tmp[--n];
+    return len;
+}

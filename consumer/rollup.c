@@ -264,20 +264,10 @@ static const char *put_key_columns(struct buf *out, const char *key, int n)
 /* Appends sep (when not NUL) and v in decimal. printf would be most of the rendering time. */
 static void put_int(struct buf *out, char sep, int64_t v)
 {
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        tmp[n++] = '-';
+    buf_reserve(out, 22);
     if (sep)
-        tmp[n++] = sep;
-    buf_reserve(out, n);
-    while (n)
-        out->data[out->len++] = tmp[--n];
+        out->data[out->len++] = sep;
+    out->len += util_format_i64(out->data + out->len, v);
 }
 
 /* Appends sep and d as text that reads back as the same double. Sums of integer fields are

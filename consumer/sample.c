@@ -227,23 +227,6 @@ static int check_string(struct ctx *c, const struct field_spec *spec, const json
     return check_bytes(c, spec, fv->s, fv->len);
 }
 
-/* Writes v in decimal to dst (at least 21 bytes, not NUL-terminated); returns the length. */
-static size_t format_i64(char *dst, int64_t v)
-{
-    char tmp[20];
-    size_t n = 0, len = 0;
-    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        dst[len++] = '-';
-    while (n)
-        dst[len++] = tmp[--n];
-    return len;
-}
-
 /* The shortest "%.*g" text of d that reads back as d; dst has 32 bytes. Returns the length. */
 static size_t format_real(char dst[32], double d)
 {
@@ -260,7 +243,7 @@ static int check_user_id(struct ctx *c, const struct field_spec *spec, const jso
                          struct field_value *fv)
 {
     if (json_is_integer(v)) {
-        fv->len = format_i64(fv->text, json_integer_value(v));
+        fv->len = util_format_i64(fv->text, json_integer_value(v));
         fv->s = fv->text;
         return 0;
     }
@@ -289,8 +272,8 @@ static int check_rate(struct ctx *c, const json_t *v, struct field_value *fv)
     if (!json_is_number(v))
         return fail(c, "sample_rate: must be a number, got %s", type_name(v));
     double r = json_number_value(v);
-    fv->len =
-        json_is_integer(v) ? format_i64(fv->text, json_integer_value(v)) : format_real(fv->text, r);
+    fv->len = json_is_integer(v) ? util_format_i64(fv->text, json_integer_value(v))
+                                 : format_real(fv->text, r);
     fv->text[fv->len] = '\0';
     fv->s = fv->text;
     if (!(r > 0 && r <= 1))
@@ -447,7 +430,7 @@ uint32_t sample_user_hash(const char *user_id, size_t user_id_len, const char *h
 static void put_i64(struct buf *out, int64_t v)
 {
     buf_reserve(out, 21);
-    out->len += format_i64(out->data + out->len, v);
+    out->len += util_format_i64(out->data + out->len, v);
 }
 
 static uint32_t values_user_hash(const struct sample_values *sv)
@@ -506,7 +489,7 @@ int sample_flag_value_text(const json_t *v, char text[SAMPLE_FLAG_TEXT_BUFLEN], 
         *len = 5;
         return 0;
     case JSON_INTEGER:
-        *len = format_i64(text, json_integer_value(v));
+        *len = util_format_i64(text, json_integer_value(v));
         return 0;
     case JSON_REAL:
         *len = format_real(text, json_real_value(v));

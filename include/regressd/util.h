@@ -63,6 +63,10 @@ int64_t util_day_of(int64_t us);
 /* Civil date of a day number. */
 void util_civil_from_days(int64_t days, int *y, unsigned *m, unsigned *d);
 
+/* Writes v in decimal to dst (at least 21 bytes, not NUL-terminated); returns the length.
+ * Several times faster than snprintf, for the ingest's hot paths. */
+size_t util_format_i64(char *dst, int64_t v);
+
 /* Stable 32-bit hash (FNV-1a) used to put users into buckets; never change it: stored hashes
  * and rollups depend on it. */
 uint32_t util_hash32(const void *data, size_t len);
