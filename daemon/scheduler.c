@@ -143,8 +143,8 @@ int scheduler_store_finding(PGconn *conn, const char *job, const char *slot,
                             const struct detector_report *r, bool *stored, int64_t *alert_id,
                             char *err, size_t errlen)
 {
-    char *text = detector_report_dumps(r, false);
     json_t *report = detector_report_json(r);
+    char *text = detector_json_dumps(report, false);
     const char *params[] = {r->kind, r->service, stats_verdict_name(r->verdict), text, job, slot};
     *alert_id = 0;
     *stored = false;

@@ -38,7 +38,9 @@ int detector_clean_blocks(PGconn *conn, const char *service, int64_t from_us, in
                           struct buf *literal, int64_t *first_unclean, char *err,
                           size_t errlen) REGRESSD_MUST_CHECK;
 
-/* detector_span_load inside the caller's transaction. */
+/* Loads [from_us, to_us) (both on blocks) of a service, every commit, inside the caller's
+ * transaction (detector_read_begin): whole clean blocks from the block tables, the rest from
+ * the minute tables. Frees *out on failure. */
 int detector_span_load_in(PGconn *conn, const struct detector_params *p, const char *service,
                           int64_t from_us, int64_t to_us, struct detector_span *out, char *err,
                           size_t errlen) REGRESSD_MUST_CHECK;

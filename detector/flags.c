@@ -168,21 +168,15 @@ static int load_blocks(struct flags_load *l)
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
         char flag[80], value[80], endpoint[320];
-        double a[3][DETECTOR_MAX_BUCKETS];
-        int n[3];
-        for (int c = 0; c < 3 && rc == 0; c++)
-            if (load_array(PQgetvalue(res, i, c + 3), PQgetlength(res, i, c + 3), a[c],
-                           DETECTOR_MAX_BUCKETS, &n[c]) < 0 ||
-                n[c] != n[0]) {
-                snprintf(l->err, l->errlen, "rollup_flag_blocks: malformed bucket arrays");
-                rc = -1;
-            }
-        if (rc < 0)
+        double a[3][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions */
+        int n;
+        if ((rc = load_bucket_arrays(res, i, 3, 3, a, &n, "rollup_flag_blocks", l->err,
+                                     l->errlen)) < 0)
             break;
         long k = find_value(l, bin_text(res, i, 0, flag, sizeof(flag)),
                             bin_text(res, i, 1, value, sizeof(value)));
         bin_text(res, i, 2, endpoint, sizeof(endpoint));
-        for (int j = 0; j < n[0]; j++)
+        for (int j = 0; j < n; j++)
             if (a[0][j] >= 0 && a[0][j] < DETECTOR_MAX_BUCKETS)
                 add_sums(l, k, endpoint, (int)a[0][j] % l->p->buckets, a[1][j], a[2][j]);
     }

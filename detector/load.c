@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "regressd/detector.h"
 #include "regressd/util.h"
+
+_Static_assert(LOAD_MAX_BUCKETS == DETECTOR_MAX_BUCKETS, "bucket arrays of the rollup tables");
 
 #define OID_FLOAT8 701
 
@@ -51,6 +54,23 @@ int load_array(const char *p, int len, double *out, int max, int *n)
         q += elen;
     }
     *n = (int)count;
+    return 0;
+}
+
+int load_bucket_arrays(const PGresult *res, int row, int first, int ncols,
+                       double (*a)[LOAD_MAX_BUCKETS], int *n, const char *table, char *err,
+                       size_t errlen)
+{
+    for (int c = 0; c < ncols; c++) {
+        int len;
+        if (load_array(PQgetvalue(res, row, first + c), PQgetlength(res, row, first + c), a[c],
+                       LOAD_MAX_BUCKETS, &len) < 0 ||
+            (c > 0 && len != *n)) {
+            snprintf(err, errlen, "%s: malformed bucket arrays", table);
+            return -1;
+        }
+        *n = len;
+    }
     return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "uset.h"
 
 uint32_t load_be32(const char *p);
@@ -16,6 +18,14 @@ int64_t load_be64(const char *p);
 /* A one-dimensional int2[], int8[] or float8[] in binary format into out[0..*n); -1 when it has
  * another shape, NULL elements or more than max elements. */
 int load_array(const char *p, int len, double *out, int max, int *n);
+
+/* Columns first .. first + ncols − 1 of row `row` of a binary result: one-dimensional arrays
+ * of equal length (a rollup block's bucket arrays, at most LOAD_MAX_BUCKETS each) into
+ * a[c][0 .. *n). -1 with "<table>: malformed bucket arrays" otherwise. */
+#define LOAD_MAX_BUCKETS 64
+int load_bucket_arrays(const PGresult *res, int row, int first, int ncols,
+                       double (*a)[LOAD_MAX_BUCKETS], int *n, const char *table, char *err,
+                       size_t errlen);
 
 /* Adds the elements of an int4[] in binary format (user hashes) to a and, when b is not NULL,
  * to b. -1 with the reason for another shape or NULL elements. */

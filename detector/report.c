@@ -167,15 +167,21 @@ json_t *detector_report_json(const struct detector_report *r)
     return o;
 }
 
-char *detector_report_dumps(const struct detector_report *r, bool pretty)
+char *detector_json_dumps(const json_t *j, bool pretty)
 {
-    json_t *j = detector_report_json(r);
     char *s = json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(10));
-    json_decref(j);
     if (!s) {
         fprintf(stderr, "regressd: out of memory rendering a report\n");
         abort();
     }
+    return s;
+}
+
+char *detector_report_dumps(const struct detector_report *r, bool pretty)
+{
+    json_t *j = detector_report_json(r);
+    char *s = detector_json_dumps(j, pretty);
+    json_decref(j);
     return s;
 }
 

@@ -139,17 +139,12 @@ static int load_minutes(struct span_load *l)
 
 static int add_block_row(struct span_load *l, PGresult *res, int i)
 {
-    double a[5][DETECTOR_MAX_BUCKETS];
-    int n[5];
-    for (int c = 0; c < 5; c++)
-        if (load_array(PQgetvalue(res, i, c + 1), PQgetlength(res, i, c + 1), a[c],
-                       DETECTOR_MAX_BUCKETS, &n[c]) < 0 ||
-            n[c] != n[0]) {
-            snprintf(l->err, l->errlen, "rollup_blocks: malformed bucket arrays");
-            return -1;
-        }
+    double a[5][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions, latency_n, latency_us */
+    int n;
+    if (load_bucket_arrays(res, i, 1, 5, a, &n, "rollup_blocks", l->err, l->errlen) < 0)
+        return -1;
     struct detector_span_endpoint *e = span_endpoint(l, PQgetvalue(res, i, 0));
-    for (int k = 0; k < n[0]; k++) {
+    for (int k = 0; k < n; k++) {
         int b = (int)a[0][k];
         if (b >= 0 && b < DETECTOR_MAX_BUCKETS)
             add_sums(l, e, b % l->p->buckets, a[1][k], a[2][k], a[3][k], a[4][k]);
@@ -246,21 +241,6 @@ int detector_read_end(PGconn *conn, bool ok, char *err, size_t errlen)
     if (db_exec(conn, "ROLLBACK", ignored, sizeof(ignored)) < 0)
         PQreset(conn); /* unusable anyway */
     return -1;
-}
-
-int detector_span_load(PGconn *conn, const struct detector_params *p, const char *service,
-                       int64_t from_us, int64_t to_us, struct detector_span *out, char *err,
-                       size_t errlen)
-{
-    memset(out, 0, sizeof(*out));
-    if (detector_read_begin(conn, err, errlen) < 0)
-        return -1;
-    int rc = detector_span_load_in(conn, p, service, from_us, to_us, out, err, errlen);
-    if (detector_read_end(conn, rc == 0, err, errlen) < 0) {
-        detector_span_free(out);
-        return -1;
-    }
-    return 0;
 }
 
 void detector_span_free(struct detector_span *s)

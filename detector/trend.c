@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_int.h"
 #include "regressd/db.h"
 #include "regressd/detector.h"
 
@@ -246,11 +247,15 @@ struct detector_report *detector_trend(PGconn *conn, const struct detector_param
     int64_t from[2], to[2];
     if (detector_trend_windows(at_us, window_us, offset_us, from, to, err, errlen) < 0)
         return NULL;
-    struct detector_span span[2];
-    if (detector_span_load(conn, p, service, from[0], to[0], &span[0], err, errlen) < 0)
+    struct detector_span span[2] = {0};
+    if (detector_read_begin(conn, err, errlen) < 0)
         return NULL;
-    if (detector_span_load(conn, p, service, from[1], to[1], &span[1], err, errlen) < 0) {
+    /* both windows in one snapshot (compaction may commit in between) */
+    bool ok = detector_span_load_in(conn, p, service, from[0], to[0], &span[0], err, errlen) == 0 &&
+              detector_span_load_in(conn, p, service, from[1], to[1], &span[1], err, errlen) == 0;
+    if (detector_read_end(conn, ok, err, errlen) < 0) {
         detector_span_free(&span[0]);
+        detector_span_free(&span[1]);
         return NULL;
     }
     struct detector_data d;

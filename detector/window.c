@@ -309,26 +309,18 @@ static int load_endpoint_minutes(struct load *l)
 /* One block row: arrays aligned with its buckets. */
 static int add_block_row(struct load *l, PGresult *res, int i)
 {
-    double bk[DETECTOR_MAX_BUCKETS], rq[DETECTOR_MAX_BUCKETS], in[DETECTOR_MAX_BUCKETS];
-    int nb, nr, ni, side = PQgetvalue(res, i, 0)[0] != 0;
-    if (load_array(PQgetvalue(res, i, 2), PQgetlength(res, i, 2), bk, DETECTOR_MAX_BUCKETS, &nb) <
-            0 ||
-        load_array(PQgetvalue(res, i, 3), PQgetlength(res, i, 3), rq, DETECTOR_MAX_BUCKETS, &nr) <
-            0 ||
-        load_array(PQgetvalue(res, i, 4), PQgetlength(res, i, 4), in, DETECTOR_MAX_BUCKETS, &ni) <
-            0 ||
-        nr != nb || ni != nb) {
-        snprintf(l->err, l->errlen, "rollup_blocks: malformed bucket arrays");
+    double a[3][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions */
+    int n, side = PQgetvalue(res, i, 0)[0] != 0;
+    if (load_bucket_arrays(res, i, 2, 3, a, &n, "rollup_blocks", l->err, l->errlen) < 0)
         return -1;
-    }
     size_t at = endpoint_index(l, PQgetvalue(res, i, 1)); /* may move d->endpoints */
     struct detector_endpoint_data *e = &l->d->endpoints[at];
-    for (int k = 0; k < nb; k++) {
-        int b = (int)bk[k];
+    for (int k = 0; k < n; k++) {
+        int b = (int)a[0][k];
         if (b < 0 || b >= DETECTOR_MAX_BUCKETS)
             continue;
-        e->requests[side][b % l->p->buckets] += rq[k];
-        e->instructions[side][b % l->p->buckets] += in[k];
+        e->requests[side][b % l->p->buckets] += a[1][k];
+        e->instructions[side][b % l->p->buckets] += a[2][k];
     }
     return 0;
 }

@@ -172,11 +172,8 @@ struct detector_span {
     size_t n_endpoints;
 };
 
-/* Loads [from_us, to_us) (both on blocks) of a service, every commit, in one snapshot: whole
- * clean blocks from the block tables, the rest from the minute tables. */
-int detector_span_load(PGconn *conn, const struct detector_params *p, const char *service,
-                       int64_t from_us, int64_t to_us, struct detector_span *out, char *err,
-                       size_t errlen) REGRESSD_MUST_CHECK;
+/* Loading a span (detector/span.c, inside the caller's snapshot) is private to detector/: see
+ * detector_trend and detector_flags_load. */
 void detector_span_free(struct detector_span *s);
 
 /* ---- the comparison (detector/check.c) ---- */
@@ -345,6 +342,9 @@ struct detector_report *detector_flags(PGconn *conn, const struct detector_param
 /* The CONTRACT's `check --json` object (plus extra fields). Numbers that cannot be computed are
  * null. Caller json_decref()s. */
 json_t *detector_report_json(const struct detector_report *r);
+/* A report's JSON (detector_report_json) as text, numbers with 10 significant digits; caller
+ * frees. */
+char *detector_json_dumps(const json_t *j, bool pretty);
 /* detector_report_json as text (numbers with 10 significant digits); caller frees. */
 char *detector_report_dumps(const struct detector_report *r, bool pretty);
 /* Human-readable: header, the results table sorted by impact, "where it happened". */
