@@ -20,7 +20,7 @@
  *     child's VmHWM. CPU seconds of regressd, of its PostgreSQL backends and of this process
  *     (which hosts the mock broker) come from /proc and getrusage;
  *  5. checks the stored rows: exactly K, no dead letters, the generator's sum of instructions;
- *  6. measures the ceiling: the same COPY rows (sample_format_row on the same regenerated
+ *  6. measures the ceiling: the same binary COPY rows (sample_format_row on the same regenerated
  *     messages, cut into batches of ingest.batch_max_samples as the consumer cuts them) COPYed
  *     over one libpq connection into a fresh table LIKE samples (same partitions, same indexes),
  *     one transaction per batch, the rows prepared in memory before the clock starts;
@@ -1118,33 +1118,12 @@ static int ceiling_rows(struct bench *b, struct buf *rows, size_t **cuts, size_t
     return rc;
 }
 
-/* COPY of one batch, sent in 1 MiB chunks as the consumer's writer sends it. */
+/* COPY of one batch, sent as the consumer's writer sends it. */
 static int copy_batch(PGconn *c, const char *data, size_t len, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(c, "COPY bench_raw_samples (" SAMPLE_COPY_COLUMNS ") FROM STDIN");
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        db_error(c, res, err, errlen);
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    const size_t chunk = 1 << 20;
-    int ok = 1;
-    for (size_t off = 0; ok == 1 && off < len; off += chunk)
-        ok = PQputCopyData(c, data + off, (int)(len - off < chunk ? len - off : chunk));
-    if (ok == 1)
-        ok = PQputCopyEnd(c, NULL);
-    int rc = ok == 1 ? 0 : -1;
-    if (rc < 0)
-        db_error(c, NULL, err, errlen);
-    while ((res = PQgetResult(c)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
-            db_error(c, res, err, errlen);
-            rc = -1;
-        }
-        PQclear(res);
-    }
-    return rc;
+    return db_copy_in(
+        c, "COPY bench_raw_samples (" SAMPLE_COPY_COLUMNS ") FROM STDIN " SAMPLE_COPY_OPTIONS, data,
+        len, true, err, errlen);
 }
 
 static int ceiling_copy(struct bench *b, const struct buf *rows, const size_t *cuts, size_t n_cuts,
@@ -1268,10 +1247,11 @@ static void print_report(const struct bench *b)
            d->total_s, TARGET_RATE, verdict(e2e >= TARGET_RATE));
     printf("  end to end after the join    %8.0f samples/s  (%.2f s)   target >= %.0f  %s\n", after,
            d->after_join_s, TARGET_RATE, verdict(after >= TARGET_RATE));
-    printf("  raw COPY ceiling             %8.0f rows/s     (%.2f s, %zu batches, %lld index(es) "
-           "on samples, %lld on the copy; backend CPU %.2f s)\n",
-           raw, c->secs, c->batches, (long long)c->indexes_samples, (long long)c->indexes_raw,
-           c->backend_cpu_s);
+    printf(
+        "  raw COPY ceiling             %8.0f rows/s     (binary COPY as regressd sends it; %.2f "
+        "s, %zu batches, %lld index(es) on samples, %lld on the copy; backend CPU %.2f s)\n",
+        raw, c->secs, c->batches, (long long)c->indexes_samples, (long long)c->indexes_raw,
+        c->backend_cpu_s);
     printf("  ratio end to end / ceiling   %8.2f                     target >= %.2f  %s\n",
            e2e / raw, TARGET_RATIO, verdict(e2e / raw >= TARGET_RATIO));
     printf("  ratio after join / ceiling   %8.2f                     target >= %.2f  %s\n",

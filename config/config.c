@@ -6,9 +6,9 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "regressd/log.h"
@@ -37,7 +37,10 @@ static const struct key_def keys[] = {
      "host:port of the HTTP API; empty disables it"},
     {"http.token", KEY_SECRET, OFF(http_token), "", 0, 0, "bearer token required for writes"},
     {"ingest.batch_max_samples", KEY_INT, OFF(batch_max_samples), "20000", 1, 1e7,
-     "samples per PostgreSQL transaction at most"},
+     "a batch (one PostgreSQL transaction) closes once it holds this many samples, checked "
+     "after each chunk of up to 64 messages"},
+    {"ingest.parse_threads", KEY_INT, OFF(parse_threads), "2", 1, 64,
+     "threads parsing and validating messages (the polling thread is one of them)"},
     {"ingest.batch_max_wait", KEY_DURATION, OFF(batch_max_wait_us), "250ms", 0.001, 3600,
      "longest a sample waits in a batch"},
     {"ingest.max_message_bytes", KEY_INT, OFF(max_message_bytes), "1048576", 1024, 1 << 30,
@@ -67,8 +70,8 @@ static const struct key_def keys[] = {
     {"deploy.baseline_window", KEY_DURATION, OFF(deploy_baseline_window_us), "1h", 600, 7 * 86400,
      "baseline commit's traffic compared: this long before the deploy (and its traffic during "
      "the candidate window)"},
-    {"deploy.candidate_window", KEY_DURATION, OFF(deploy_candidate_window_us), "1h", 600,
-     7 * 86400, "new commit's traffic compared: this long from the deploy"},
+    {"deploy.candidate_window", KEY_DURATION, OFF(deploy_candidate_window_us), "1h", 600, 7 * 86400,
+     "new commit's traffic compared: this long from the deploy"},
     {"deploy.settle", KEY_DURATION, OFF(deploy_settle_us), "3m", 1, 86400,
      "the daemon checks a deploy this long after its candidate window ended"},
     {"deploy.check_interval", KEY_DURATION, OFF(deploy_check_interval_us), "30s", 0.1, 3600,
@@ -107,10 +110,10 @@ static const struct key_def keys[] = {
      "a job's window is analysed this long after it ended (late samples)"},
     {"schedule.max_catchup", KEY_DURATION, OFF(schedule_max_catchup_us), "7d", 3600, 90 * 86400,
      "runs missed while no daemon ran are made up for when one starts, up to this far back"},
-    {"retention.samples", KEY_DURATION, OFF(retention_samples_us), "14d", 86400,
-     3650.0 * 86400, "raw samples (and dead letters) older than this are dropped, whole days"},
-    {"retention.rollups", KEY_DURATION, OFF(retention_rollups_us), "400d", 86400,
-     3650.0 * 86400, "rollups older than this are deleted"},
+    {"retention.samples", KEY_DURATION, OFF(retention_samples_us), "14d", 86400, 3650.0 * 86400,
+     "raw samples (and dead letters) older than this are dropped, whole days"},
+    {"retention.rollups", KEY_DURATION, OFF(retention_rollups_us), "400d", 86400, 3650.0 * 86400,
+     "rollups older than this are deleted"},
     {"alert.poll_interval", KEY_DURATION, OFF(alert_poll_interval_us), "1s", 0.05, 60,
      "how often the delivery loop looks for due alerts and retries the delivery lock"},
     {"alert.connect_timeout", KEY_DURATION, OFF(alert_connect_timeout_us), "5s", 0.1, 300,
@@ -128,8 +131,8 @@ static const struct key_def keys[] = {
      "summarised in the next message; 0: no cap"},
     {"alert.cap_window", KEY_DURATION, OFF(alert_cap_window_us), "1h", 1, 7 * 86400,
      "the window of alert.max_per_service"},
-    {"alert.alertmanager_ttl", KEY_DURATION, OFF(alert_alertmanager_ttl_us), "24h", 60,
-     30 * 86400, "endsAt of a firing Alertmanager alert: this long after it is sent"},
+    {"alert.alertmanager_ttl", KEY_DURATION, OFF(alert_alertmanager_ttl_us), "24h", 60, 30 * 86400,
+     "endsAt of a firing Alertmanager alert: this long after it is sent"},
 };
 
 /* librdkafka properties regressd sets itself; the user sets them through regressd's keys. */
@@ -479,8 +482,8 @@ static void dump_duration(int64_t us, struct buf *out)
 /* librdkafka properties that hold credentials: masked when the configuration is printed. */
 static bool kafka_prop_is_secret(const char *prop)
 {
-    static const char *const words[] = {"password", "secret", "oauthbearer", "ssl.key.pem",
-                                        "ssl.certificate.pem", "sasl.username"};
+    static const char *const words[] = {
+        "password", "secret", "oauthbearer", "ssl.key.pem", "ssl.certificate.pem", "sasl.username"};
     for (size_t i = 0; i < REGRESSD_ARRAY_LEN(words); i++)
         if (strstr(prop, words[i]))
             return true;
@@ -526,7 +529,7 @@ void config_dump(const struct config *cfg, struct buf *out)
     for (size_t i = 0; i < cfg->n_kafka_props; i++)
         buf_printf(out, "kafka.%s = %s\n", cfg->kafka_props[i].key,
                    kafka_prop_is_secret(cfg->kafka_props[i].key) ? "(set)"
-                                                                  : cfg->kafka_props[i].value);
+                                                                 : cfg->kafka_props[i].value);
 }
 
 char *config_redact_dsn(const char *dsn)

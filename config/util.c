@@ -158,6 +158,25 @@ uint32_t util_hash32(const void *data, size_t len)
     return h;
 }
 
+uint32_t util_hash_mem(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)len * UINT64_C(0xc2b2ae3d27d4eb4f);
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    if (len)
+        memcpy(&w, p, len);
+    h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 29;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
 size_t util_format_i64(char *dst, int64_t v)
 {
     char tmp[20];

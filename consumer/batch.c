@@ -65,3 +65,17 @@ void batch_add_day(struct batch *b, int64_t day)
     }
     b->days[b->n_days++] = day;
 }
+
+void batch_absorb(struct batch *dst, const struct batch *src)
+{
+    buf_append(&dst->samples, src->samples.data, src->samples.len);
+    buf_append(&dst->dead, src->dead.data, src->dead.len);
+    buf_append(&dst->new_endpoints, src->new_endpoints.data, src->new_endpoints.len);
+    buf_append(&dst->new_commits, src->new_commits.data, src->new_commits.len);
+    dst->n_samples += src->n_samples;
+    dst->n_dead += src->n_dead;
+    dst->n_new_endpoints += src->n_new_endpoints;
+    dst->n_new_commits += src->n_new_commits;
+    for (size_t i = 0; i < src->n_days; i++)
+        batch_add_day(dst, src->days[i]);
+}

@@ -1,5 +1,6 @@
-/* A batch: what one PostgreSQL transaction stores. Built on the polling thread by intake.c,
- * stored by writer.c. Private to consumer/. */
+/* A batch: what one PostgreSQL transaction stores. Built on the polling thread by intake.c
+ * (with the rows of its other parse lanes absorbed), stored by writer.c. Private to
+ * consumer/. */
 #ifndef REGRESSD_CONSUMER_BATCH_H
 #define REGRESSD_CONSUMER_BATCH_H
 
@@ -48,5 +49,8 @@ void batch_free(struct batch *b);
 /* The batch's entry for partition p, created with start = expected if missing. */
 struct batch_partition *batch_partition(struct batch *b, int32_t p, int64_t expected);
 void batch_add_day(struct batch *b, int64_t day);
+/* Appends src's sample and dead-letter rows, new endpoints and commits, and days to dst (not
+ * its partitions, messages or rollups: parse lanes fill only those). */
+void batch_absorb(struct batch *dst, const struct batch *src);
 
 #endif

@@ -22,6 +22,11 @@ struct position {
     int64_t next; /* offset of the next message to stage; -1: no stored offset yet */
 };
 
+/* Messages staged (their positions counted in the batch) but not yet parsed: parsed together,
+ * on every parse lane, when the chunk is full, when the poll finds nothing more, and always
+ * before the batch is sealed (the batch's end offsets already cover them). */
+#define CHUNK_MESSAGES 64
+
 struct consumer {
     const struct config *cfg;
     rd_kafka_t *rk;
@@ -30,6 +35,9 @@ struct consumer {
     struct intake_metrics metrics;
     PGconn *ctl; /* polling thread's connection: positions and known endpoints */
     struct batch batch;
+    rd_kafka_message_t *chunk[CHUNK_MESSAGES];
+    struct intake_msg chunk_msgs[CHUNK_MESSAGES];
+    size_t n_chunk;
     struct position *pos;
     size_t n_pos;
     int64_t reset_offset; /* where a partition without a stored offset starts */
@@ -175,18 +183,47 @@ static void assign_from_db(struct consumer *c, rd_kafka_topic_partition_list_t *
     rd_kafka_assign(c->rk, NULL);
 }
 
-/* Forgets everything not yet committed: the staged batch, the writer's pending batch. */
+static void current_limits(const struct config *cfg, struct sample_limits *lim)
+{
+    int64_t now = util_now_us();
+    lim->min_ts_us = now - cfg->max_event_age_us;
+    lim->max_ts_us = now + cfg->max_event_future_us;
+}
+
+static void release_chunk(struct consumer *c)
+{
+    for (size_t i = 0; i < c->n_chunk; i++)
+        rd_kafka_message_destroy(c->chunk[i]);
+    c->n_chunk = 0;
+}
+
+/* Parses the staged messages into the batch. */
+static void parse_chunk(struct consumer *c)
+{
+    if (c->n_chunk == 0)
+        return;
+    struct sample_limits lim;
+    current_limits(c->cfg, &lim);
+    intake_messages(c->intake, &c->batch, c->cfg->kafka_topic, c->chunk_msgs, c->n_chunk, &lim);
+    release_chunk(c);
+}
+
+/* Forgets everything not yet committed: the staged messages and batch, the writer's pending
+ * batch. */
 static void drop_uncommitted(struct consumer *c)
 {
     writer_abandon(c->writer);
+    release_chunk(c);
     batch_reset(&c->batch);
     intake_discard(c->intake);
 }
 
-/* Seals the staged batch (renders its rollups) and offers it to the writer. Sealing again
- * after a refused offer appends further partial rollup rows, which readers sum. */
+/* Parses what is staged, seals the batch (renders its rollups) and offers it to the writer.
+ * Sealing again after a refused offer appends further partial rollup rows, which readers
+ * sum. */
 static int submit(struct consumer *c, int64_t timeout_us)
 {
+    parse_chunk(c);
     intake_seal(c->intake, &c->batch);
     return writer_submit(c->writer, &c->batch, timeout_us);
 }
@@ -242,48 +279,44 @@ static struct position *find_position(struct consumer *c, int32_t partition)
     return NULL;
 }
 
-static void stage_message(struct consumer *c, const rd_kafka_message_t *m,
-                          const struct sample_limits *limits)
+/* Counts the message into the batch's positions and keeps it in the chunk; false when it is
+ * not ours or already staged. */
+static bool stage_message(struct consumer *c, rd_kafka_message_t *m)
 {
     struct position *p = find_position(c, m->partition);
     if (!p || (p->next >= 0 && m->offset < p->next))
-        return; /* not ours, or already staged */
-    if (c->batch.n_messages == 0)
+        return false;
+    if (c->batch.n_messages == 0 && c->n_chunk == 0)
         c->batch.first_mono_us = util_mono_us();
     struct batch_partition *bp = batch_partition(&c->batch, m->partition, p->next);
-    intake_message(c->intake, &c->batch, c->cfg->kafka_topic, m->partition, m->offset, m->payload,
-                   m->len, limits);
     bp->end = m->offset + 1;
     p->next = m->offset + 1;
     atomic_fetch_add(&c->metrics.messages, 1);
+    c->chunk[c->n_chunk] = m;
+    c->chunk_msgs[c->n_chunk] = (struct intake_msg){m->partition, m->offset, m->payload, m->len};
+    if (++c->n_chunk == CHUNK_MESSAGES)
+        parse_chunk(c);
+    return true;
 }
 
-static void current_limits(const struct config *cfg, struct sample_limits *lim)
-{
-    int64_t now = util_now_us();
-    lim->min_ts_us = now - cfg->max_event_age_us;
-    lim->max_ts_us = now + cfg->max_event_future_us;
-}
-
+/* Stages m or destroys it. */
 static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 {
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             log_warn("Kafka consume error: %s", rd_kafka_message_errstr(m));
-        return;
+    } else if (!m->rkt || strcmp(rd_kafka_topic_name(m->rkt), c->cfg->kafka_topic) == 0) {
+        kafka_up(c);
+        if (stage_message(c, m))
+            return;
     }
-    if (m->rkt && strcmp(rd_kafka_topic_name(m->rkt), c->cfg->kafka_topic) != 0)
-        return;
-    kafka_up(c);
-    struct sample_limits lim;
-    current_limits(c->cfg, &lim);
-    stage_message(c, m, &lim);
+    rd_kafka_message_destroy(m);
 }
 
 static bool batch_due(struct consumer *c)
 {
     const struct batch *b = &c->batch;
-    if (b->n_messages == 0)
+    if (b->n_messages == 0 && c->n_chunk == 0)
         return false;
     if ((int64_t)(b->n_samples + b->n_dead) >= c->cfg->batch_max_samples)
         return true;
@@ -307,7 +340,7 @@ static void set_paused(struct consumer *c, bool paused)
  * fetching is paused but the consumer keeps polling so it stays in the group. */
 static void flush(struct consumer *c)
 {
-    if (c->batch.n_messages == 0 || submit(c, 0) == 0)
+    if ((c->batch.n_messages == 0 && c->n_chunk == 0) || submit(c, 0) == 0)
         return;
     set_paused(c, true);
     while (!*c->stop && c->batch.n_messages > 0) {
@@ -318,10 +351,8 @@ static void flush(struct consumer *c)
         if (submit(c, 200000) == 0)
             break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
-        if (m) {
+        if (m)
             handle_message(c, m);
-            rd_kafka_message_destroy(m);
-        }
     }
     set_paused(c, false);
 }
@@ -442,12 +473,12 @@ static void poll_loop(struct consumer *c)
     while (!*c->stop) {
         if (writer_take_resync(c->writer))
             resync(c);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->n_chunk > 0 ? 0 : 100);
         atomic_store(&c->metrics.last_poll_mono_us, util_mono_us());
-        if (m) {
+        if (m)
             handle_message(c, m);
-            rd_kafka_message_destroy(m);
-        }
+        else
+            parse_chunk(c);
         if (batch_due(c))
             flush(c);
         if (util_mono_us() >= next_watermarks) {
@@ -461,7 +492,7 @@ static void poll_loop(struct consumer *c)
 static void shut_down(struct consumer *c)
 {
     int64_t timeout = c->cfg->shutdown_timeout_us;
-    if (c->batch.n_messages > 0 && submit(c, timeout) != 0)
+    if ((c->batch.n_messages > 0 || c->n_chunk > 0) && submit(c, timeout) != 0)
         log_warn("shutdown: the writer did not take the last batch; it will be consumed again");
     if (!writer_wait_idle(c->writer, timeout))
         log_warn("shutdown: PostgreSQL did not store the last batch in time; it will be "
@@ -499,6 +530,7 @@ void consumer_free(struct consumer *c)
     if (!c)
         return;
     writer_free(c->writer);
+    release_chunk(c); /* before the handle goes: messages hold references to it */
     if (c->rk)
         rd_kafka_destroy(c->rk);
     intake_free(c->intake);

@@ -27,6 +27,43 @@ void db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen)
     trim_newline(err);
 }
 
+int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len, bool binary, char *err,
+               size_t errlen)
+{
+    /* The binary stream: signature, flags (int32 0), header extension length (int32 0) ...
+     * and a field count of -1 at the end. */
+    static const char header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+    static const char trailer[2] = "\377\377";
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    const size_t piece = 1 << 20;
+    int ok = binary ? PQputCopyData(conn, header, (int)sizeof(header)) : 1;
+    for (size_t off = 0; ok == 1 && off < len; off += piece)
+        ok = PQputCopyData(conn, data + off, (int)(len - off < piece ? len - off : piece));
+    if (ok == 1 && binary)
+        ok = PQputCopyData(conn, trailer, (int)sizeof(trailer));
+    if (ok == 1)
+        ok = PQputCopyEnd(conn, NULL);
+    int rc = 0;
+    if (ok != 1) {
+        db_error(conn, NULL, err, errlen);
+        rc = -1;
+    }
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+            db_error(conn, res, err, errlen);
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
 bool db_connection_lost(PGconn *conn, const PGresult *res)
 {
     if (PQstatus(conn) != CONNECTION_OK)

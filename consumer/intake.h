@@ -1,5 +1,7 @@
 /* Turns Kafka messages into batch rows: validation, dead letters, and the bound on distinct
- * services and endpoints. Private to consumer/. Not thread-safe: the polling thread owns it. */
+ * services and endpoints, on ingest.parse_threads lanes (the calling thread and one thread per
+ * further lane). Private to consumer/. Its functions are called from one thread, the polling
+ * thread, which owns it. */
 #ifndef REGRESSD_CONSUMER_INTAKE_H
 #define REGRESSD_CONSUMER_INTAKE_H
 
@@ -28,10 +30,21 @@ void intake_seal(struct intake *in, struct batch *b);
 /* Forgets the rollups of a batch that is dropped unsealed. */
 void intake_discard(struct intake *in);
 
-/* Appends one message to the batch: its valid samples as rows, the rest as dead letters. */
-void intake_message(struct intake *in, struct batch *b, const char *topic, int32_t partition,
-                    int64_t offset, const void *payload, size_t len,
-                    const struct sample_limits *limits);
+/* A Kafka message of the topic, as intake_messages() reads it. */
+struct intake_msg {
+    int32_t partition;
+    int64_t offset;
+    const void *payload;
+    size_t len;
+};
+
+/* Appends n messages to the batch, parsed on every lane at once: their valid samples as rows,
+ * the rest as dead letters. Returns when all are in b; the order of rows in b is unspecified. */
+void intake_messages(struct intake *in, struct batch *b, const char *topic,
+                     const struct intake_msg *msgs, size_t n, const struct sample_limits *limits);
+
+/* The number of parse lanes running (ingest.parse_threads unless a thread failed to start). */
+size_t intake_lanes(const struct intake *in);
 
 /* Appends a dead-letter row for a message or array element. index < 0: the whole message. */
 void intake_dead_letter(struct intake *in, struct batch *b, const char *topic, int32_t partition,

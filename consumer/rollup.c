@@ -32,7 +32,7 @@ struct entry {
 struct table {
     struct entry *entries;
     size_t n, cap;
-    uint32_t *slots; /* index + 1 into entries; 0 = empty */
+    uint64_t *slots; /* hash << 32 | (index + 1) into entries; 0 = empty */
     size_t n_slots;
 };
 
@@ -101,7 +101,7 @@ static void table_rehash(struct table *t)
         size_t s = t->entries[i].hash & (t->n_slots - 1);
         while (t->slots[s])
             s = (s + 1) & (t->n_slots - 1);
-        t->slots[s] = (uint32_t)i + 1;
+        t->slots[s] = (uint64_t)t->entries[i].hash << 32 | ((uint64_t)i + 1);
     }
 }
 
@@ -110,12 +110,14 @@ static struct entry *table_get(struct rollup *r, struct table *t, const struct b
 {
     if ((t->n + 1) * 2 > t->n_slots)
         table_rehash(t);
-    uint32_t h = util_hash32(key->data, key->len);
+    uint32_t h = util_hash_mem(key->data, key->len);
     size_t s = h & (t->n_slots - 1);
+    /* The hash in the slot spares a look at the entries of other keys. */
     for (; t->slots[s]; s = (s + 1) & (t->n_slots - 1)) {
-        struct entry *e = &t->entries[t->slots[s] - 1];
-        if (e->hash == h && e->key_len == key->len &&
-            memcmp(r->arena.data + e->key_off, key->data, key->len) == 0)
+        if ((uint32_t)(t->slots[s] >> 32) != h)
+            continue;
+        struct entry *e = &t->entries[(uint32_t)t->slots[s] - 1];
+        if (e->key_len == key->len && memcmp(r->arena.data + e->key_off, key->data, key->len) == 0)
             return e;
     }
     if (t->n == t->cap) {
@@ -128,7 +130,7 @@ static struct entry *table_get(struct rollup *r, struct table *t, const struct b
     e->key_off = (uint32_t)r->arena.len;
     e->key_len = (uint32_t)key->len;
     buf_append(&r->arena, key->data, key->len);
-    t->slots[s] = (uint32_t)t->n;
+    t->slots[s] = (uint64_t)h << 32 | (uint64_t)t->n;
     return e;
 }
 
@@ -242,43 +244,95 @@ void rollup_add(struct rollup *r, const struct sample_meta *m)
         add_flags(r, m, bucket);
 }
 
-/* Appends the key's first n strings COPY-escaped and its time, each followed by a tab. Returns
- * what follows the time in the key (the bucket, in the sums tables). */
-static const char *put_key_columns(struct buf *out, const char *key, int n)
+static void sums_merge(struct sums *d, const struct sums *s)
 {
+    d->requests += s->requests;
+    d->latency_n += s->latency_n;
+    d->instructions += s->instructions;
+    d->instructions_sq += s->instructions_sq;
+    d->latency += s->latency;
+    d->latency_sq += s->latency_sq;
+    d->db += s->db;
+    d->cache += s->cache;
+}
+
+static void merge_table(struct rollup *dst, struct table *dt, const struct rollup *src,
+                        const struct table *st, bool users)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        const struct entry *se = &st->entries[i];
+        buf_reset(&dst->key);
+        buf_append(&dst->key, src->arena.data + se->key_off, se->key_len);
+        struct entry *de = table_get(dst, dt, &dst->key);
+        if (!users) {
+            sums_merge(&de->s, &se->s);
+            continue;
+        }
+        if (de->u.cap < de->u.n + se->u.n) {
+            de->u.cap = de->u.n + se->u.n;
+            de->u.hashes = xrealloc(de->u.hashes, de->u.cap * sizeof(uint32_t));
+        }
+        if (se->u.n > 0)
+            memcpy(de->u.hashes + de->u.n, se->u.hashes, se->u.n * sizeof(uint32_t));
+        de->u.n += se->u.n;
+    }
+}
+
+void rollup_merge(struct rollup *dst, struct rollup *src)
+{
+    merge_table(dst, &dst->sums, src, &src->sums, false);
+    merge_table(dst, &dst->users, src, &src->users, true);
+    merge_table(dst, &dst->flags, src, &src->flags, false);
+    merge_table(dst, &dst->flag_users, src, &src->flag_users, true);
+    rollup_reset(src);
+}
+
+/* Binary COPY (see sample.h): every field a big-endian int32 length and the bytes in the
+ * type's binary form; numbers and times need no formatting here and no parsing on the server. */
+static void put_be(struct buf *out, uint64_t v, int bytes)
+{
+    buf_reserve(out, (size_t)bytes);
+    for (int i = bytes - 1; i >= 0; i--)
+        out->data[out->len++] = (char)(v >> (8 * i));
+}
+
+static void field_i16(struct buf *out, int v)
+{
+    put_be(out, 2, 4);
+    put_be(out, (uint16_t)v, 2);
+}
+
+static void field_i64(struct buf *out, int64_t v)
+{
+    put_be(out, 8, 4);
+    put_be(out, (uint64_t)v, 8);
+}
+
+static void field_f64(struct buf *out, double d)
+{
+    union {
+        double d;
+        uint64_t u;
+    } bits = {.d = d};
+    put_be(out, 8, 4);
+    put_be(out, bits.u, 8);
+}
+
+/* The field count, then the key's first n strings and its time. Returns what follows the time
+ * in the key (the bucket, in the sums tables). */
+static const char *put_key_columns(struct buf *out, int ncols, const char *key, int n)
+{
+    put_be(out, (uint64_t)ncols, 2);
     for (int i = 0; i < n; i++) {
         size_t len = strlen(key);
-        copy_escape_append(out, key, len);
-        buf_append_char(out, '\t');
+        put_be(out, len, 4);
+        buf_append(out, key, len);
         key += len + 1;
     }
     int64_t t;
     memcpy(&t, key, sizeof(t));
-    char ts[UTIL_TS_BUFLEN];
-    util_format_ts(t, ts);
-    buf_append_str(out, ts);
-    buf_append_char(out, '\t');
+    field_i64(out, t - UTIL_PG_EPOCH_US); /* timestamptz */
     return key + sizeof(t);
-}
-
-/* Appends sep (when not NUL) and v in decimal. printf would be most of the rendering time. */
-static void put_int(struct buf *out, char sep, int64_t v)
-{
-    buf_reserve(out, 22);
-    if (sep)
-        out->data[out->len++] = sep;
-    out->len += util_format_i64(out->data + out->len, v);
-}
-
-/* Appends sep and d as text that reads back as the same double. Sums of integer fields are
- * integers below 2^53 as a rule: those are written as integers, which is what "%.17g" would
- * write too, only faster. */
-static void put_num(struct buf *out, char sep, double d)
-{
-    if (d > -0x1p53 && d < 0x1p53 && d == (double)(int64_t)d)
-        put_int(out, sep, (int64_t)d);
-    else
-        buf_printf(out, "%c%.17g", sep, d);
 }
 
 static void render_sums(struct rollup *r, struct buf *out)
@@ -286,17 +340,16 @@ static void render_sums(struct rollup *r, struct buf *out)
     for (size_t i = 0; i < r->sums.n; i++) {
         const struct entry *e = &r->sums.entries[i];
         const struct sums *s = &e->s;
-        const char *rest = put_key_columns(out, r->arena.data + e->key_off, 3);
-        put_int(out, 0, (unsigned char)*rest);
-        put_int(out, '\t', s->requests);
-        put_num(out, '\t', s->instructions);
-        put_num(out, '\t', s->instructions_sq);
-        put_int(out, '\t', s->latency_n);
-        put_num(out, '\t', s->latency);
-        put_num(out, '\t', s->latency_sq);
-        put_num(out, '\t', s->db);
-        put_num(out, '\t', s->cache);
-        buf_append_char(out, '\n');
+        const char *rest = put_key_columns(out, ROLLUP_NCOLUMNS, r->arena.data + e->key_off, 3);
+        field_i16(out, (unsigned char)*rest);
+        field_i64(out, s->requests);
+        field_f64(out, s->instructions);
+        field_f64(out, s->instructions_sq);
+        field_i64(out, s->latency_n);
+        field_f64(out, s->latency);
+        field_f64(out, s->latency_sq);
+        field_f64(out, s->db);
+        field_f64(out, s->cache);
     }
 }
 
@@ -305,13 +358,13 @@ static void render_flag_sums(struct rollup *r, struct buf *out)
     for (size_t i = 0; i < r->flags.n; i++) {
         const struct entry *e = &r->flags.entries[i];
         const struct sums *s = &e->s;
-        const char *rest = put_key_columns(out, r->arena.data + e->key_off, 4);
-        put_int(out, 0, (unsigned char)*rest);
-        put_int(out, '\t', s->requests);
-        put_num(out, '\t', s->instructions);
-        put_int(out, '\t', s->latency_n);
-        put_num(out, '\t', s->latency);
-        buf_append_char(out, '\n');
+        const char *rest =
+            put_key_columns(out, ROLLUP_FLAGS_NCOLUMNS, r->arena.data + e->key_off, 4);
+        field_i16(out, (unsigned char)*rest);
+        field_i64(out, s->requests);
+        field_f64(out, s->instructions);
+        field_i64(out, s->latency_n);
+        field_f64(out, s->latency);
     }
 }
 
@@ -354,21 +407,39 @@ static void sort_hashes(struct rollup *r, uint32_t *a, size_t n)
     /* An even number of passes: the result is back in a. */
 }
 
-/* Rows of a users table: its key's n strings, the time, then the distinct hashes in order. */
+/* Rows of a users table: its key's n strings, the time, then the distinct hashes in order as
+ * an int4[] (binary: dimensions, no-nulls flag, element type int4, size and lower bound, then
+ * each element's length and value; int4 holds the uint32 hash's bits, as samples.user_hash
+ * does). */
 static void render_sets(struct rollup *r, struct table *t, int n, struct buf *out)
 {
     for (size_t i = 0; i < t->n; i++) {
         struct entry *e = &t->entries[i];
         sort_hashes(r, e->u.hashes, e->u.n);
-        put_key_columns(out, r->arena.data + e->key_off, n);
-        buf_append_char(out, '{');
+        put_key_columns(out, n + 2, r->arena.data + e->key_off, n);
+        size_t distinct = 0;
+        for (size_t j = 0; j < e->u.n; j++)
+            distinct += j == 0 || e->u.hashes[j] != e->u.hashes[j - 1];
+        put_be(out, 20 + 8 * distinct, 4);
+        put_be(out, 1, 4);
+        put_be(out, 0, 4);
+        put_be(out, 23, 4); /* int4's type oid */
+        put_be(out, distinct, 4);
+        put_be(out, 1, 4);
+        buf_reserve(out, 8 * distinct);
+        char *p = out->data + out->len;
         for (size_t j = 0; j < e->u.n; j++) {
             if (j > 0 && e->u.hashes[j] == e->u.hashes[j - 1])
                 continue;
-            /* int4[] holds the uint32 hash's bits, as the samples.user_hash column does. */
-            put_int(out, j ? ',' : 0, (int32_t)e->u.hashes[j]);
+            uint32_t h = e->u.hashes[j];
+            memcpy(p, "\0\0\0\4", 4);
+            p[4] = (char)(h >> 24);
+            p[5] = (char)(h >> 16);
+            p[6] = (char)(h >> 8);
+            p[7] = (char)h;
+            p += 8;
         }
-        buf_append(out, "}\n", 2);
+        out->len = (size_t)(p - out->data);
     }
 }
 

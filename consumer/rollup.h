@@ -17,6 +17,8 @@ void rollup_free(struct rollup *r);
 /* Adds one valid sample to the rollups and, for each of its flags (m->flags), to the flag
  * rollups. Keeps no pointer into m. */
 void rollup_add(struct rollup *r, const struct sample_meta *m);
+/* Adds everything src holds to dst and resets src (rollups of two parse lanes). */
+void rollup_merge(struct rollup *dst, struct rollup *src);
 /* Appends the COPY rows of the rollups, rollup_users, rollup_flags and rollup_flag_users tables
  * to b (b->rollups, b->users, b->flags, b->flag_users; their columns are the *_COPY_COLUMNS
  * below), adds the number of rows appended to b's counts, and forgets everything. */
@@ -24,6 +26,10 @@ void rollup_render(struct rollup *r, struct batch *b);
 /* Forgets everything without rendering. */
 void rollup_reset(struct rollup *r);
 
+/* Rows are in binary COPY format (ROLLUP_COPY_OPTIONS), like the samples'. */
+#define ROLLUP_COPY_OPTIONS "(FORMAT binary)"
+#define ROLLUP_NCOLUMNS 13
+#define ROLLUP_FLAGS_NCOLUMNS 10
 #define ROLLUP_COPY_COLUMNS                                                                        \
     "service, endpoint, \"commit\", minute, bucket, requests, instructions, instructions_sq, "     \
     "latency_n, latency_us, latency_sq, db_us, cache_us"

@@ -84,11 +84,13 @@ static const struct field_spec field_specs[F_COUNT] = {
     [F_FLAGS] = {.name = "flags", .kind = K_FLAGS},
 };
 
-/* A validated field. s/len for strings (text[] holds rendered numbers), i for integers and ts. */
+/* A validated field. s/len for strings (text[] holds rendered numbers), i for integers and ts,
+ * d for the sample rate. */
 struct field_value {
     const char *s;
     size_t len;
     int64_t i;
+    double d;
     char text[32];
 };
 
@@ -271,14 +273,13 @@ static int check_rate(struct ctx *c, const json_t *v, struct field_value *fv)
 {
     if (!json_is_number(v))
         return fail(c, "sample_rate: must be a number, got %s", type_name(v));
-    double r = json_number_value(v);
-    fv->len = json_is_integer(v) ? util_format_i64(fv->text, json_integer_value(v))
-                                 : format_real(fv->text, r);
-    fv->text[fv->len] = '\0';
-    fv->s = fv->text;
-    if (!(r > 0 && r <= 1))
-        return fail(c, "sample_rate: must be > 0 and <= 1, got %s", fv->text);
-    return 0;
+    fv->d = json_number_value(v);
+    if (fv->d > 0 && fv->d <= 1)
+        return 0;
+    size_t n = json_is_integer(v) ? util_format_i64(fv->text, json_integer_value(v))
+                                  : format_real(fv->text, fv->d);
+    fv->text[n] = '\0';
+    return fail(c, "sample_rate: must be > 0 and <= 1, got %s", fv->text);
 }
 
 static int check_ts_range(struct ctx *c, int64_t ts, const struct sample_limits *lim)
@@ -427,10 +428,45 @@ uint32_t sample_user_hash(const char *user_id, size_t user_id_len, const char *h
     return h;
 }
 
-static void put_i64(struct buf *out, int64_t v)
+/* Binary COPY: every field is a big-endian int32 length (-1: NULL) followed by its bytes in
+ * the type's binary form. The callers reserve room first. */
+static char *put_be16(char *p, uint16_t v)
 {
-    buf_reserve(out, 21);
-    out->len += util_format_i64(out->data + out->len, v);
+    p[0] = (char)(v >> 8);
+    p[1] = (char)v;
+    return p + 2;
+}
+
+static char *put_be32(char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (24 - 8 * i));
+    return p + 4;
+}
+
+static char *put_be64(char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)(v >> (56 - 8 * i));
+    return p + 8;
+}
+
+static char *field_null(char *p)
+{
+    return put_be32(p, UINT32_MAX);
+}
+
+static char *field_bytes(char *p, const char *s, size_t len)
+{
+    p = put_be32(p, (uint32_t)len);
+    if (len)
+        memcpy(p, s, len);
+    return p + len;
+}
+
+static char *field_i64(char *p, int64_t v)
+{
+    return put_be64(put_be32(p, 8), (uint64_t)v);
 }
 
 static uint32_t values_user_hash(const struct sample_values *sv)
@@ -442,33 +478,41 @@ static uint32_t values_user_hash(const struct sample_values *sv)
                             has_host ? h->len : 0, sv->v[F_TS].i);
 }
 
-/* The user_hash column: the uint32 hash as the int4 with the same bits. */
-static void put_user_hash(struct buf *out, uint32_t hash)
-{
-    put_i64(out, hash > INT32_MAX ? (int64_t)hash - (INT64_C(1) << 32) : (int64_t)hash);
-}
-
-/* Every column before flags, each followed by its tab. */
+/* The field count and every column before flags. Strings go as they are (validation has
+ * rejected NUL; jansson has checked UTF-8), so there is nothing to escape. */
 static void put_columns(struct buf *out, const struct sample_values *sv, uint32_t user_hash)
 {
-    char ts[UTIL_TS_BUFLEN];
-    util_format_ts(sv->v[F_TS].i, ts);
-    buf_append_str(out, ts);
+    size_t need = 2 + SAMPLE_COPY_NCOLUMNS * 4 + 8 * 8;
+    for (int f = F_SERVICE; f < F_FLAGS; f++)
+        if ((sv->present & (UINT32_C(1) << f)) &&
+            (field_specs[f].kind == K_STRING || field_specs[f].kind == K_USER_ID))
+            need += sv->v[f].len;
+    buf_reserve(out, need);
+    char *p = out->data + out->len;
+    p = put_be16(p, SAMPLE_COPY_NCOLUMNS);
+    p = field_i64(p, sv->v[F_TS].i - UTIL_PG_EPOCH_US);
     for (int f = F_TS + 1; f < F_FLAGS; f++) {
         const struct field_value *fv = &sv->v[f];
-        buf_append_char(out, '\t');
-        if (!(sv->present & (UINT32_C(1) << f)))
-            buf_append(out, f == F_SAMPLE_RATE ? "1" : "\\N", f == F_SAMPLE_RATE ? 1 : 2);
-        else if (field_specs[f].kind == K_INT)
-            put_i64(out, fv->i);
-        else
-            copy_escape_append(out, fv->s, fv->len);
-        if (f == F_USER_ID) {
-            buf_append_char(out, '\t');
-            put_user_hash(out, user_hash);
+        bool present = sv->present & (UINT32_C(1) << f);
+        if (f == F_SAMPLE_RATE) {
+            union {
+                double d;
+                uint64_t u;
+            } rate = {.d = present ? fv->d : 1.0};
+            p = put_be64(put_be32(p, 8), rate.u);
+        } else if (!present) {
+            p = field_null(p);
+        } else if (f == F_STATUS) {
+            p = put_be16(put_be32(p, 2), (uint16_t)fv->i);
+        } else if (field_specs[f].kind == K_INT) {
+            p = field_i64(p, fv->i);
+        } else {
+            p = field_bytes(p, fv->s, fv->len);
         }
+        if (f == F_USER_ID)
+            p = put_be32(put_be32(p, 4), user_hash); /* int4 with the hash's bits */
     }
-    buf_append_char(out, '\t');
+    out->len = (size_t)(p - out->data);
 }
 
 int sample_flag_value_text(const json_t *v, char text[SAMPLE_FLAG_TEXT_BUFLEN], const char **s,
@@ -535,30 +579,18 @@ static int put_flag(struct ctx *c, const char *key, size_t key_len, const json_t
     return 0;
 }
 
-/* Flags' JSON text was appended from start unescaped for COPY; escape it now. Plain flag names
- * and values leave nothing to escape, so the copy below is the rare case. */
-static void finish_flags(struct buf *out, size_t start)
-{
-    size_t n = out->len - start;
-    const char *p = out->data + start;
-    size_t i = 0;
-    while (i < n && p[i] != '\\' && p[i] != 0x7f && (unsigned char)p[i] >= 0x20)
-        i++;
-    if (i == n)
-        return;
-    char *copy = xmalloc(n);
-    memcpy(copy, p, n);
-    out->len = start;
-    copy_escape_append(out, copy, n);
-    free(copy);
-}
-
+/* The flags column: jsonb's binary form, a version byte (1) and the JSON text; NULL flags (the
+ * field absent) is the empty object. */
 static int put_flags(struct ctx *c, const json_t *flags)
 {
     json_t *o = (json_t *)flags;
+    buf_reserve(c->out, 6);
+    size_t len_at = c->out->len;
+    c->out->len += 4;
+    c->out->data[c->out->len++] = 1;
     size_t start = c->out->len;
     buf_append_char(c->out, '{');
-    for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
+    for (void *it = o ? json_object_iter(o) : NULL; it; it = json_object_iter_next(o, it)) {
         if (c->out->len > start + 1)
             buf_append_char(c->out, ',');
         if (put_flag(c, json_object_iter_key(it), json_object_iter_key_len(it),
@@ -566,7 +598,7 @@ static int put_flags(struct ctx *c, const json_t *flags)
             return -1;
     }
     buf_append_char(c->out, '}');
-    finish_flags(c->out, start);
+    put_be32(c->out->data + len_at, (uint32_t)(c->out->len - len_at - 4));
     return 0;
 }
 
@@ -589,13 +621,9 @@ int sample_format_row(const json_t *obj, const struct sample_limits *limits, str
     size_t start = out->len;
     uint32_t user_hash = values_user_hash(&sv);
     put_columns(out, &sv, user_hash);
-    if (!(sv.present & (UINT32_C(1) << F_FLAGS))) {
-        buf_append(out, "{}\n", 3);
-    } else if (put_flags(&c, v[F_FLAGS]) != 0) {
+    if (put_flags(&c, (sv.present & (UINT32_C(1) << F_FLAGS)) ? v[F_FLAGS] : NULL) != 0) {
         out->len = start;
         return -1;
-    } else {
-        buf_append_char(out, '\n');
     }
     if (meta) {
         *meta = (struct sample_meta){

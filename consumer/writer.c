@@ -1,8 +1,9 @@
 /* One transaction per batch:
  *
  *   BEGIN; COPY samples; COPY dead_letters; COPY the rollups (rollups, rollup_users,
- *   rollup_flags, rollup_flag_users); INSERT new endpoints and commits;
- *   UPDATE kafka_offsets SET next_offset = end WHERE ... AND next_offset = start; COMMIT
+ *   rollup_flags, rollup_flag_users), all but the dead letters in binary format; INSERT new
+ * endpoints and commits; UPDATE kafka_offsets SET next_offset = end WHERE ... AND next_offset =
+ * start; COMMIT
  *
  * The conditional offset update is what makes ingest exactly-once whatever the timing of
  * crashes and rebalances: if another consumer (or an earlier attempt of ours whose COMMIT
@@ -113,37 +114,6 @@ static int ensure_partitions(struct writer *w, const struct batch *b, char *err,
     return 0;
 }
 
-static int copy_in(PGconn *conn, const char *sql, const struct buf *data, char *err, size_t errlen)
-{
-    PGresult *res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        db_error(conn, res, err, errlen);
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    /* Chunks keep libpq's output buffer small; PostgreSQL parses while we send. */
-    const size_t chunk = 1 << 20;
-    int ok = 1;
-    for (size_t off = 0; ok == 1 && off < data->len; off += chunk) {
-        size_t n = data->len - off < chunk ? data->len - off : chunk;
-        ok = PQputCopyData(conn, data->data + off, (int)n);
-    }
-    if (ok == 1)
-        ok = PQputCopyEnd(conn, NULL);
-    int rc = ok == 1 ? 0 : -1;
-    while ((res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
-            db_error(conn, res, err, errlen);
-            rc = -1;
-        }
-        PQclear(res);
-    }
-    if (ok != 1 && rc < 0 && !err[0])
-        db_error(conn, NULL, err, errlen);
-    return rc;
-}
-
 static int insert_endpoints(struct writer *w, const struct batch *b, char *err, size_t errlen)
 {
     const char *p = b->new_endpoints.data;
@@ -161,27 +131,50 @@ static int insert_endpoints(struct writer *w, const struct batch *b, char *err, 
     return 0;
 }
 
+struct new_commit {
+    const char *service;
+    const char *commit;
+    int64_t ts_us;
+};
+
+static int by_first_ts(const void *a, const void *b)
+{
+    const struct new_commit *x = a, *y = b;
+    return (x->ts_us > y->ts_us) - (x->ts_us < y->ts_us);
+}
+
+/* In order of their first samples' event times: the automatic-deploy trigger compares a new
+ * commit with the commits first seen before it, so an older commit of the same batch must be
+ * in the table first (parse lanes queue new commits in no particular order). */
 static int insert_commits(struct writer *w, const struct batch *b, char *err, size_t errlen)
 {
+    if (b->n_new_commits == 0)
+        return 0;
+    struct new_commit *nc = xmalloc(b->n_new_commits * sizeof(*nc));
     const char *p = b->new_commits.data;
     for (size_t i = 0; i < b->n_new_commits; i++) {
-        const char *commit = p + strlen(p) + 1;
-        const char *ts_bytes = commit + strlen(commit) + 1;
-        int64_t ts_us;
-        memcpy(&ts_us, ts_bytes, sizeof(ts_us));
+        nc[i].service = p;
+        nc[i].commit = p + strlen(p) + 1;
+        const char *ts_bytes = nc[i].commit + strlen(nc[i].commit) + 1;
+        memcpy(&nc[i].ts_us, ts_bytes, sizeof(nc[i].ts_us));
+        p = ts_bytes + sizeof(nc[i].ts_us);
+    }
+    qsort(nc, b->n_new_commits, sizeof(*nc), by_first_ts);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < b->n_new_commits; i++) {
         char ts[UTIL_TS_BUFLEN];
-        util_format_ts(ts_us, ts);
-        const char *params[3] = {p, commit, ts};
+        util_format_ts(nc[i].ts_us, ts);
+        const char *params[3] = {nc[i].service, nc[i].commit, ts};
         PGresult *res = db_query(w->conn,
                                  "INSERT INTO commits (service, \"commit\", first_ts) "
                                  "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                                  3, params, err, errlen);
         if (!res)
-            return -1;
+            rc = -1;
         PQclear(res);
-        p = ts_bytes + sizeof(ts_us);
     }
-    return 0;
+    free(nc);
+    return rc;
 }
 
 /* 0: moved, 1: the stored offset was not the expected one, -1: error. */
@@ -220,20 +213,30 @@ static enum store_result store_rows(struct writer *w, const struct batch *b, cha
         size_t rows;
         const char *sql;
         const struct buf *data;
+        bool binary;
     } copies[] = {
-        {b->n_samples, "COPY samples (" SAMPLE_COPY_COLUMNS ") FROM STDIN", &b->samples},
+        {b->n_samples, "COPY samples (" SAMPLE_COPY_COLUMNS ") FROM STDIN " SAMPLE_COPY_OPTIONS,
+         &b->samples, true},
         {b->n_dead,
          "COPY dead_letters (topic, kafka_partition, kafka_offset, sample_index, reason, raw, "
          "raw_bytes) FROM STDIN",
-         &b->dead},
-        {b->n_rollups, "COPY rollups (" ROLLUP_COPY_COLUMNS ") FROM STDIN", &b->rollups},
-        {b->n_users, "COPY rollup_users (" ROLLUP_USERS_COPY_COLUMNS ") FROM STDIN", &b->users},
-        {b->n_flags, "COPY rollup_flags (" ROLLUP_FLAGS_COPY_COLUMNS ") FROM STDIN", &b->flags},
-        {b->n_flag_users, "COPY rollup_flag_users (" ROLLUP_FLAG_USERS_COPY_COLUMNS ") FROM STDIN",
-         &b->flag_users},
+         &b->dead, false},
+        {b->n_rollups, "COPY rollups (" ROLLUP_COPY_COLUMNS ") FROM STDIN " ROLLUP_COPY_OPTIONS,
+         &b->rollups, true},
+        {b->n_users,
+         "COPY rollup_users (" ROLLUP_USERS_COPY_COLUMNS ") FROM STDIN " ROLLUP_COPY_OPTIONS,
+         &b->users, true},
+        {b->n_flags,
+         "COPY rollup_flags (" ROLLUP_FLAGS_COPY_COLUMNS ") FROM STDIN " ROLLUP_COPY_OPTIONS,
+         &b->flags, true},
+        {b->n_flag_users,
+         "COPY rollup_flag_users (" ROLLUP_FLAG_USERS_COPY_COLUMNS
+         ") FROM STDIN " ROLLUP_COPY_OPTIONS,
+         &b->flag_users, true},
     };
     for (size_t i = 0; i < REGRESSD_ARRAY_LEN(copies); i++)
-        if (copies[i].rows && copy_in(w->conn, copies[i].sql, copies[i].data, err, errlen) < 0)
+        if (copies[i].rows && db_copy_in(w->conn, copies[i].sql, copies[i].data->data,
+                                         copies[i].data->len, copies[i].binary, err, errlen) < 0)
             return STORE_ERROR;
     if (insert_endpoints(w, b, err, errlen) < 0 || insert_commits(w, b, err, errlen) < 0)
         return STORE_ERROR;

@@ -30,6 +30,7 @@ struct config {
     char *http_token;
     /* ingest */
     int64_t batch_max_samples;
+    int64_t parse_threads;
     int64_t batch_max_wait_us;
     int64_t max_message_bytes;
     int64_t dead_letter_raw_max;

@@ -39,6 +39,12 @@ PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const
 PGresult *db_query_binary(PGconn *conn, const char *sql, int nparams, const char *const *params,
                           char *err, size_t errlen);
 
+/* COPY ... FROM STDIN of len bytes of rows, sent in 1 MiB pieces so libpq's buffer stays small
+ * and the server parses while the rest is sent. binary: the rows are binary COPY tuples (sql
+ * names FORMAT binary) and the stream's header and trailer are added here. */
+int db_copy_in(PGconn *conn, const char *sql, const char *data, size_t len, bool binary, char *err,
+               size_t errlen) REGRESSD_MUST_CHECK;
+
 /* Writes "SQLSTATE: message" of a failed result (or the connection's error) into err. */
 void db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
 

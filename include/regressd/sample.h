@@ -1,4 +1,4 @@
-/* Validation of one sample (CONTRACT section 1) and its rendering as a COPY text row.
+/* Validation of one sample (CONTRACT section 1) and its rendering as a binary COPY row.
  *
  * The intake keeps per-sample work outside jansson small: one pass over the object's fields,
  * appending the COPY row as it goes, no intermediate copies of strings. */
@@ -22,12 +22,17 @@
 #define SAMPLE_FLAG_TEXT_BUFLEN 32 /* room for a rendered number flag value */
 #define SAMPLE_INSTRUCTIONS_LIMIT (INT64_C(1) << 53)
 
-/* Columns of a COPY row, in this order, tab separated, '\N' for NULL:
+/* Columns of a row, in this order:
  * ts, service, endpoint, commit, user_id, user_hash, instructions, latency_us, db_us, cache_us,
- * status, host, region, cluster, sample_rate, flags */
+ * status, host, region, cluster, sample_rate, flags
+ * Rows are in PostgreSQL's binary COPY format (no escaping, no number or time parsing on the
+ * server): COPY samples (SAMPLE_COPY_COLUMNS) FROM STDIN SAMPLE_COPY_OPTIONS, the stream framed
+ * by db_copy_in(). */
 #define SAMPLE_COPY_COLUMNS                                                                        \
     "ts, service, endpoint, \"commit\", user_id, user_hash, instructions, latency_us, db_us, "     \
     "cache_us, status, host, region, cluster, sample_rate, flags"
+#define SAMPLE_COPY_NCOLUMNS 16
+#define SAMPLE_COPY_OPTIONS "(FORMAT binary)"
 
 /* The accepted event-time range; samples outside it are rejected (they would need a partition
  * for an arbitrary day). */
@@ -54,8 +59,8 @@ struct sample_meta {
     const json_t *flags; /* the validated flags object; NULL when absent, null or empty */
 };
 
-/* Validates obj against CONTRACT section 1. On success appends one COPY row (ending in '\n') to
- * out, fills meta and returns 0. On failure leaves out as it was, writes a precise reason
+/* Validates obj against CONTRACT section 1. On success appends one binary COPY row to out,
+ * fills meta and returns 0. On failure leaves out as it was, writes a precise reason
  * ("instructions: must be an integer, got string") to err and returns -1. Unknown fields are
  * ignored. */
 int sample_format_row(const json_t *obj, const struct sample_limits *limits, struct buf *out,

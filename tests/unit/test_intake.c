@@ -6,6 +6,7 @@
 
 #include "../../consumer/intake.h"
 #include "check.h"
+#include "copy_text.h"
 #include "regressd/config.h"
 
 static struct config cfg;
@@ -19,9 +20,28 @@ static int count_lines(const struct buf *b)
     return n;
 }
 
+/* intake_seal, with the rows read back as COPY text (copy_text.h) and appended to bt, so
+ * that the checks read them column by column. */
+static void seal_text(struct intake *in, struct batch *bt)
+{
+    struct batch bin = {0};
+    intake_seal(in, &bin);
+    CHECK_INT(copy_text_append(&bt->rollups, &bin.rollups, COPY_TEXT_ROLLUPS), (long)bin.n_rollups);
+    CHECK_INT(copy_text_append(&bt->users, &bin.users, COPY_TEXT_ROLLUP_USERS), (long)bin.n_users);
+    CHECK_INT(copy_text_append(&bt->flags, &bin.flags, COPY_TEXT_ROLLUP_FLAGS), (long)bin.n_flags);
+    CHECK_INT(copy_text_append(&bt->flag_users, &bin.flag_users, COPY_TEXT_ROLLUP_FLAG_USERS),
+              (long)bin.n_flag_users);
+    bt->n_rollups += bin.n_rollups;
+    bt->n_users += bin.n_users;
+    bt->n_flags += bin.n_flags;
+    bt->n_flag_users += bin.n_flag_users;
+    batch_free(&bin);
+}
+
 static void feed(struct intake *in, struct batch *b, const char *msg, size_t len)
 {
-    intake_message(in, b, "perf.samples", 3, 42, msg, len, &limits);
+    struct intake_msg m = {3, 42, msg, len};
+    intake_messages(in, b, "perf.samples", &m, 1, &limits);
 }
 
 /* Returns a static buffer: copy it to keep two at once. */
@@ -87,11 +107,14 @@ static void test_array_with_one_bad_element(void)
     feed(in, &b, msg.data, msg.len);
     CHECK_INT(b.n_samples, 9);
     CHECK_INT(b.n_dead, 1);
-    CHECK_INT(count_lines(&b.samples), 9);
+    struct buf rows = {0};
+    CHECK_INT(copy_binary_to_text(b.samples.data, b.samples.len, COPY_TEXT_SAMPLES, &rows), 9);
+    CHECK_INT(count_lines(&rows), 9);
+    buf_free(&rows);
     /* The dead letter names the element and keeps the element itself, not the whole array. */
     CHECK(strstr(b.dead.data, "\t4\tsample 4: ") != NULL);
     CHECK(strstr(b.dead.data, "\\\\x7b227473223a2278227d\t10\n") != NULL); /* {"ts":"x"} */
-    intake_seal(in, &b);
+    seal_text(in, &b);
     CHECK_INT(b.n_rollups, 9); /* 9 users, one per bucket-minute key at most */
     CHECK(b.n_users >= 1);
     CHECK_INT(b.n_new_commits, 1);
@@ -196,7 +219,7 @@ static void test_flag_rollups_of_accepted_samples(void)
     feed(in, &b, msg, strlen(msg));
     CHECK_INT(b.n_samples, 2);
     CHECK_INT(b.n_dead, 3);
-    intake_seal(in, &b);
+    seal_text(in, &b);
     CHECK_INT(b.n_flags, 2);
     CHECK_INT(b.n_flag_users, 2);
     /* Both accepted samples are in block 10:00, user u1's bucket. */
@@ -207,6 +230,182 @@ static void test_flag_rollups_of_accepted_samples(void)
           NULL);
     batch_free(&b);
     intake_free(in);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines of a buffer, sorted, as one string: rows compared regardless of order. */
+static char *sorted_lines(const struct buf *b)
+{
+    size_t n = 0, cap = 16;
+    char **lines = xmalloc(cap * sizeof(*lines));
+    for (const char *p = b->data, *end = b->data + b->len; p && p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n == cap)
+            lines = xrealloc(lines, (cap *= 2) * sizeof(*lines));
+        lines[n++] = xstrndup(p, len);
+        p = nl ? nl + 1 : end;
+    }
+    qsort(lines, n, sizeof(*lines), cmp_str);
+    struct buf out = {0};
+    for (size_t i = 0; i < n; i++) {
+        buf_append_str(&out, lines[i]);
+        buf_append_char(&out, '\n');
+        free(lines[i]);
+    }
+    free(lines);
+    char *s = xstrdup(buf_cstr(&out));
+    buf_free(&out);
+    return s;
+}
+
+/* 200 messages of 20 samples: three services, eight endpoints, two commits, minutes and
+ * 10-minute blocks, flags, users; every seventh sample invalid and one message not JSON.
+ * Instructions are small enough that every sum (squares included) is exact in any order. */
+static struct buf *lane_traffic(size_t *n)
+{
+    *n = 200;
+    struct buf *msgs = xcalloc(*n, sizeof(*msgs));
+    static const char *const services[] = {"web", "api", "batch"};
+    for (size_t m = 0; m < *n; m++) {
+        if (m == 77) {
+            buf_append_str(&msgs[m], "{\"ts\":");
+            continue;
+        }
+        buf_append_char(&msgs[m], '[');
+        for (int i = 0; i < 20; i++) {
+            int k = (int)m * 20 + i;
+            if (i)
+                buf_append_char(&msgs[m], ',');
+            buf_printf(&msgs[m],
+                       "{\"ts\":\"2026-11-21T10:%02d:%02d.000Z\",\"service\":\"%s\","
+                       "\"endpoint\":\"/e%d\",\"commit\":\"c%d\",\"instructions\":%d,"
+                       "\"latency_us\":%d,\"user_id\":\"u%d\",\"flags\":{\"beta\":%s,"
+                       "\"ranker\":\"v%d\"}}",
+                       (k / 97) % 60, k % 60, services[k % 3], k % 8, (k / 1000) % 2,
+                       k % 7 == 3 ? -5 : 1000 + (k * 7919) % 100000, 100 + k % 900, k % 301,
+                       k % 2 ? "true" : "false", k % 3);
+        }
+        buf_append_char(&msgs[m], ']');
+    }
+    return msgs;
+}
+
+/* Parsed in chunks on several lanes, the traffic gives the rows one lane gives, rollups
+ * included (merged across lanes into one row per key, as one lane renders them). */
+static void test_lanes_give_what_one_lane_gives(void)
+{
+    size_t n;
+    struct buf *msgs = lane_traffic(&n);
+    struct intake_msg *im = xcalloc(n, sizeof(*im));
+    for (size_t i = 0; i < n; i++)
+        im[i] = (struct intake_msg){(int32_t)(i % 5), (int64_t)i, msgs[i].data, msgs[i].len};
+    struct batch one = {0}, many = {0};
+
+    struct config cfg1, cfg4;
+    char err[256];
+    char *ov1[] = {"ingest.parse_threads=1"}, *ov4[] = {"ingest.parse_threads=4"};
+    CHECK(config_load(&cfg1, NULL, ov1, 1, err, sizeof(err)) == 0);
+    CHECK(config_load(&cfg4, NULL, ov4, 1, err, sizeof(err)) == 0);
+    struct intake *in1 = intake_new(&cfg1), *in4 = intake_new(&cfg4);
+    CHECK_INT(intake_lanes(in1), 1);
+    CHECK_INT(intake_lanes(in4), 4);
+    for (size_t i = 0; i < n; i++)
+        intake_messages(in1, &one, "perf.samples", &im[i], 1, &limits);
+    for (size_t i = 0; i < n; i += 64)
+        intake_messages(in4, &many, "perf.samples", &im[i], n - i < 64 ? n - i : 64, &limits);
+    seal_text(in1, &one);
+    seal_text(in4, &many);
+
+    CHECK_INT(many.n_messages, n);
+    CHECK_INT(many.n_samples, one.n_samples);
+    CHECK_INT(many.n_dead, one.n_dead);
+    CHECK(one.n_samples > 3000 && one.n_dead > 500);
+    CHECK_INT(many.n_new_endpoints, 24);
+    CHECK_INT(many.n_new_commits, 6);
+    CHECK_INT(many.n_days, 1);
+    CHECK_INT(many.n_rollups, one.n_rollups);
+    CHECK_INT(many.n_users, one.n_users);
+    CHECK_INT(many.n_flags, one.n_flags);
+    CHECK_INT(many.n_flag_users, one.n_flag_users);
+    struct buf rows_one = {0}, rows_many = {0};
+    CHECK_INT(copy_binary_to_text(one.samples.data, one.samples.len, COPY_TEXT_SAMPLES, &rows_one),
+              (long)one.n_samples);
+    CHECK_INT(
+        copy_binary_to_text(many.samples.data, many.samples.len, COPY_TEXT_SAMPLES, &rows_many),
+        (long)many.n_samples);
+    const struct buf *pairs[][2] = {
+        {&rows_one, &rows_many},   {&one.dead, &many.dead},   {&one.rollups, &many.rollups},
+        {&one.users, &many.users}, {&one.flags, &many.flags}, {&one.flag_users, &many.flag_users},
+    };
+    for (size_t i = 0; i < REGRESSD_ARRAY_LEN(pairs); i++) {
+        char *a = sorted_lines(pairs[i][0]), *b = sorted_lines(pairs[i][1]);
+        CHECK_MSG(strcmp(a, b) == 0, "table %zu: rows differ between one lane and four", i);
+        free(a);
+        free(b);
+    }
+    buf_free(&rows_one);
+    buf_free(&rows_many);
+    intake_free(in1);
+    intake_free(in4);
+    batch_free(&one);
+    batch_free(&many);
+    for (size_t i = 0; i < n; i++)
+        buf_free(&msgs[i]);
+    free(msgs);
+    free(im);
+    config_free(&cfg1);
+    config_free(&cfg4);
+}
+
+/* Lanes admitting new endpoints at the same time still admit exactly the cap, and queue each
+ * admitted endpoint for the endpoints table once. */
+static void test_caps_across_lanes(void)
+{
+    struct config c4;
+    char err[256];
+    char *ov[] = {"ingest.parse_threads=4", "ingest.max_endpoints_per_service=5"};
+    CHECK(config_load(&c4, NULL, ov, 2, err, sizeof(err)) == 0);
+    for (int round = 0; round < 20; round++) {
+        struct intake *in = intake_new(&c4);
+        struct batch b = {0};
+        struct buf msgs[64] = {{0}};
+        struct intake_msg im[64];
+        for (int m = 0; m < 64; m++) {
+            char ep[16];
+            snprintf(ep, sizeof(ep), "/m%d", m % 16);
+            buf_append_str(&msgs[m], sample(m, "web", ep));
+            im[m] = (struct intake_msg){0, m, msgs[m].data, msgs[m].len};
+        }
+        intake_messages(in, &b, "perf.samples", im, 64, &limits);
+        CHECK_INT(b.n_new_endpoints, 5);
+        CHECK_INT(b.n_samples + b.n_dead, 64);
+        CHECK_INT(b.n_samples, 20); /* each admitted endpoint is in 4 of the messages */
+        /* Every accepted row is on an admitted endpoint. */
+        const char *p = b.new_endpoints.data;
+        int accepted = 0;
+        for (size_t i = 0; i < b.n_new_endpoints; i++) {
+            const char *ep = p + strlen(p) + 1;
+            char pat[32];
+            snprintf(pat, sizeof(pat), "\tweb\t%s\t", ep);
+            struct buf rows = {0};
+            copy_binary_to_text(b.samples.data, b.samples.len, COPY_TEXT_SAMPLES, &rows);
+            for (const char *q = buf_cstr(&rows); (q = strstr(q, pat)) != NULL; q++)
+                accepted++;
+            buf_free(&rows);
+            p = ep + strlen(ep) + 1;
+        }
+        CHECK_INT(accepted, 20);
+        for (int m = 0; m < 64; m++)
+            buf_free(&msgs[m]);
+        batch_free(&b);
+        intake_free(in);
+    }
+    config_free(&c4);
 }
 
 int main(void)
@@ -226,6 +425,8 @@ int main(void)
     test_caps();
     test_event_time_range();
     test_flag_rollups_of_accepted_samples();
+    test_lanes_give_what_one_lane_gives();
+    test_caps_across_lanes();
     config_free(&cfg);
     return check_summary();
 }

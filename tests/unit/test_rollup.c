@@ -7,6 +7,7 @@
 
 #include "../../consumer/rollup.h"
 #include "check.h"
+#include "copy_text.h"
 
 #define T0 INT64_C(1763719200000000) /* 2025-11-21T10:00:00Z, a 10-minute boundary */
 
@@ -43,6 +44,24 @@ static int count_lines(const struct buf *b)
     return n;
 }
 
+/* rollup_render, with the rows read back as COPY text (copy_text.h) and appended to bt, so
+ * that the checks read them column by column. */
+static void render_text(struct rollup *r, struct batch *bt)
+{
+    struct batch bin = {0};
+    rollup_render(r, &bin);
+    CHECK_INT(copy_text_append(&bt->rollups, &bin.rollups, COPY_TEXT_ROLLUPS), (long)bin.n_rollups);
+    CHECK_INT(copy_text_append(&bt->users, &bin.users, COPY_TEXT_ROLLUP_USERS), (long)bin.n_users);
+    CHECK_INT(copy_text_append(&bt->flags, &bin.flags, COPY_TEXT_ROLLUP_FLAGS), (long)bin.n_flags);
+    CHECK_INT(copy_text_append(&bt->flag_users, &bin.flag_users, COPY_TEXT_ROLLUP_FLAG_USERS),
+              (long)bin.n_flag_users);
+    bt->n_rollups += bin.n_rollups;
+    bt->n_users += bin.n_users;
+    bt->n_flags += bin.n_flags;
+    bt->n_flag_users += bin.n_flag_users;
+    batch_free(&bin);
+}
+
 static void test_sums(void)
 {
     struct rollup *r = rollup_new();
@@ -54,7 +73,7 @@ static void test_sums(void)
     rollup_add(r, &b);
     rollup_add(r, &c);
     struct batch bt = {0};
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_INT(bt.n_rollups, 2);
     CHECK_INT(bt.n_users, 2);
     CHECK_INT(count_lines(&bt.rollups), 2);
@@ -73,7 +92,7 @@ static void test_sums(void)
     /* After rendering, the aggregator is empty; counts accumulate across seals. */
     rollup_add(r, &a);
     rollup_add(r, &a);
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_INT(bt.n_rollups, 3);
     CHECK_INT(bt.n_users, 3);
     CHECK(strstr(bt.rollups.data, "\t1\t2\t200\t20000\t2\t20\t200\t0\t10\n") != NULL);
@@ -91,7 +110,7 @@ static void test_hostile_keys_and_negative_hashes(void)
     struct sample_meta m = meta("svc", "a\tb\\c", "c", -1, 0xffffffffu, 1, -1);
     rollup_add(r, &m);
     struct batch bt = {0};
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_STR(buf_cstr(&bt.rollups),
               "svc\ta\\tb\\\\c\tc\t1969-12-31T23:59:00.000000Z\t63\t1\t1\t1\t0\t0\t0\t0\t5\n");
     CHECK_STR(buf_cstr(&bt.users), "svc\tc\t1969-12-31T23:59:00.000000Z\t{-1}\n");
@@ -109,7 +128,7 @@ static void test_large_sums(void)
     m.flags = flags;
     rollup_add(r, &m);
     struct batch bt = {0};
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_STR(buf_cstr(&bt.rollups), "s\te\tc\t2025-11-21T10:00:00.000000Z\t3\t1\t9007199254740991"
                                      "\t8.1129638414606664e+31\t1\t0\t0\t0\t5\n");
     CHECK_STR(buf_cstr(&bt.flags),
@@ -117,7 +136,7 @@ static void test_large_sums(void)
     batch_reset(&bt);
     rollup_add(r, &m);
     rollup_add(r, &m);
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_STR(buf_cstr(&bt.rollups), "s\te\tc\t2025-11-21T10:00:00.000000Z\t3\t2\t18014398509481982"
                                      "\t1.6225927682921333e+32\t2\t0\t0\t0\t10\n");
     CHECK_STR(buf_cstr(&bt.flags),
@@ -160,7 +179,7 @@ static void test_many_keys(void)
         rollup_add(r, &m);
     }
     struct batch bt = {0};
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_INT(sum_column(&bt.rollups, 5), 20000);
     CHECK_INT(count_lines(&bt.rollups), (long long)bt.n_rollups);
     CHECK_INT(bt.n_users, 7);
@@ -222,7 +241,7 @@ static void test_user_sets_sorted(void)
             }
         }
         struct batch bt = {0};
-        rollup_render(r, &bt);
+        render_text(r, &bt);
         CHECK_INT(bt.n_users, 1);
         CHECK_INT(bt.n_flag_users, 1);
         check_user_array(buf_cstr(&bt.users), want, n);
@@ -256,7 +275,7 @@ static void test_flags(void)
     rollup_add(r, &d); /* no flags: in rollups only */
     rollup_add(r, &e);
     struct batch bt = {0};
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_INT(bt.n_flags, 8);
     CHECK_INT(count_lines(&bt.flags), 8);
     /* service, endpoint, flag, value, block, bucket, requests, instructions, latency_n,
@@ -282,13 +301,13 @@ static void test_flags(void)
     CHECK_INT(sum_column(&bt.rollups, 5), 5);
     /* Sealed: a second render adds nothing. */
     size_t len = bt.flags.len;
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_INT(bt.n_flags, 8);
     CHECK_INT(bt.flags.len, len);
     /* Reset forgets flag entries too. */
     rollup_add(r, &a);
     rollup_reset(r);
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_INT(bt.n_flags, 8);
     CHECK_INT(bt.n_flag_users, 6);
     batch_free(&bt);
@@ -328,7 +347,7 @@ static void test_flag_escaping_and_negative_times(void)
         m.flags = flags;
         rollup_add(r, &m);
         struct batch bt = {0};
-        rollup_render(r, &bt);
+        render_text(r, &bt);
         char want[256];
         snprintf(want, sizeof(want),
                  "svc\te\\\\p\t%s\t1969-12-31T23:50:00.000000Z\t63\t1\t1\t0\t0\n", cases[i].row);
@@ -348,7 +367,7 @@ static void test_flag_escaping_and_negative_times(void)
     rollup_add(r, &on);
     rollup_add(r, &before);
     struct batch bt = {0};
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_STR(buf_cstr(&bt.flag_users), "s\tf\t1\t1969-12-31T23:50:00.000000Z\t{2}\n"
                                         "s\tf\t1\t1969-12-31T23:40:00.000000Z\t{2}\n");
     batch_free(&bt);
@@ -400,7 +419,7 @@ static void test_flags_agree_with_sample_rows(void)
     };
     const struct sample_limits limits = {0, INT64_C(4102444800000000)};
     struct rollup *r = rollup_new();
-    struct buf rows = {0}, a = {0}, bv = {0};
+    struct buf bin = {0}, rows = {0}, a = {0}, bv = {0};
     json_t *pairs = json_object(); /* "flag\x1fvalue" -> true, from the sample rows */
     json_t *objs[REGRESSD_ARRAY_LEN(flag_objects)];
     for (size_t i = 0; i < REGRESSD_ARRAY_LEN(flag_objects); i++) {
@@ -412,8 +431,10 @@ static void test_flags_agree_with_sample_rows(void)
         objs[i] = parse(text);
         struct sample_meta m;
         char err[256];
+        buf_reset(&bin);
         buf_reset(&rows);
-        CHECK_MSG(sample_format_row(objs[i], &limits, &rows, &m, err, sizeof(err)) == 0, "%s", err);
+        CHECK_MSG(sample_format_row(objs[i], &limits, &bin, &m, err, sizeof(err)) == 0, "%s", err);
+        CHECK_INT(copy_binary_to_text(bin.data, bin.len, COPY_TEXT_SAMPLES, &rows), 1);
         CHECK((m.flags == NULL) == (strcmp(flag_objects[i], "{}") == 0));
         rollup_add(r, &m);
         /* flags is the 16th column; its values are JSON strings. */
@@ -431,7 +452,7 @@ static void test_flags_agree_with_sample_rows(void)
         json_decref(stored);
     }
     struct batch bt = {0};
-    rollup_render(r, &bt);
+    render_text(r, &bt);
     CHECK_INT(bt.n_flags, json_object_size(pairs));
     CHECK_INT(bt.n_flag_users, json_object_size(pairs));
     for (char *line = bt.flags.data; line && line < bt.flags.data + bt.flags.len;) {
@@ -449,6 +470,7 @@ static void test_flags_agree_with_sample_rows(void)
     for (size_t i = 0; i < REGRESSD_ARRAY_LEN(objs); i++)
         json_decref(objs[i]);
     buf_free(&rows);
+    buf_free(&bin);
     buf_free(&a);
     buf_free(&bv);
     batch_free(&bt);

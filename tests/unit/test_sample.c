@@ -1,6 +1,7 @@
 /* Sample validation and COPY rows (consumer/sample.c), CONTRACT section 1. Expected rows and
  * hashes were computed independently (Python: json, datetime, FNV-1a + murmur3 finaliser). */
 #include "check.h"
+#include "copy_text.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -98,7 +99,8 @@ struct outcome {
 };
 
 /* Formats obj into a buffer that already holds "PREFIX\n"; checks that a failure leaves it as
- * it was and a success appends exactly one row of 16 columns. The row is in o->out after 7. */
+ * it was and a success appends exactly one binary row of 16 columns of the samples' types. The
+ * row, read back as COPY text (copy_text.h), is then in o->out after 7. */
 static void run_obj(const json_t *obj, struct outcome *o)
 {
     memset(o, 0, sizeof(*o));
@@ -111,6 +113,11 @@ static void run_obj(const json_t *obj, struct outcome *o)
         check_reason(o->err);
         return;
     }
+    struct buf text = {0};
+    CHECK_INT(copy_binary_to_text(o->out.data + 7, o->out.len - 7, COPY_TEXT_SAMPLES, &text), 1);
+    o->out.len = 7;
+    buf_append(&o->out, text.data, text.len);
+    buf_free(&text);
     const char *row = buf_cstr(&o->out) + 7;
     size_t len = o->out.len - 7;
     CHECK(len > 0 && row[len - 1] == '\n');
@@ -188,8 +195,13 @@ static void test_meta(void)
     /* meta may be NULL; rows append */
     json_t *obj = parse(BASE);
     char err[256];
+    size_t before = o.out.len;
     CHECK(sample_format_row(obj, &limits, &o.out, NULL, err, sizeof(err)) == 0);
-    CHECK_INT(count_char(o.out.data, o.out.len, '\n'), 3);
+    struct buf again = {0};
+    CHECK_INT(
+        copy_binary_to_text(o.out.data + before, o.out.len - before, COPY_TEXT_SAMPLES, &again), 1);
+    CHECK_INT(count_char(o.out.data, before, '\n'), 2);
+    buf_free(&again);
     json_decref(obj);
     buf_free(&o.out);
     /* flags: the object itself when it has entries, else NULL */

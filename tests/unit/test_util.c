@@ -294,8 +294,48 @@ static void test_civil_from_days(void)
     CHECK(gy == -1 && gm == 12 && gd == 31);
 }
 
+/* The in-memory tables' hash: the same bytes give the same hash, a change in any byte or in the
+ * length (tails of 0-7 bytes included) gives another, and keys that differ little (rollup keys
+ * differ in a bucket byte or a minute) spread evenly over a power-of-two table's slots. */
+static void test_hash_mem(void)
+{
+    unsigned char key[40];
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (unsigned char)(i * 7 + 1);
+    for (size_t len = 0; len <= sizeof(key); len++) {
+        uint32_t h = util_hash_mem(key, len);
+        CHECK(h == util_hash_mem(key, len));
+        if (len > 0)
+            CHECK_MSG(h != util_hash_mem(key, len - 1), "length %zu", len);
+        for (size_t i = 0; i < len; i++) {
+            key[i] ^= 1;
+            CHECK_MSG(util_hash_mem(key, len) != h, "byte %zu of %zu", i, len);
+            key[i] ^= 1;
+        }
+    }
+    enum { SLOTS = 1024, KEYS = 64 * SLOTS };
+    static int count[SLOTS];
+    char k[64];
+    for (int i = 0; i < KEYS; i++) {
+        /* service, endpoint, commit, then a minute and a bucket byte, as rollup keys are */
+        int n = snprintf(k, sizeof(k), "web%c/api/v%d%cabc123%c", 0, i / 4096, 0, 0);
+        int64_t minute = (int64_t)(i / 64 % 64) * 60000000;
+        memcpy(k + n, &minute, 8);
+        k[n + 8] = (char)(i % 64);
+        count[util_hash_mem(k, (size_t)n + 9) & (SLOTS - 1)]++;
+    }
+    int lo = KEYS, hi = 0;
+    for (int i = 0; i < SLOTS; i++) {
+        lo = count[i] < lo ? count[i] : lo;
+        hi = count[i] > hi ? count[i] : hi;
+    }
+    /* 64 expected per slot; a Poisson(64) count leaves [30, 105] about once in 10^5 tables */
+    CHECK_MSG(lo >= 30 && hi <= 105, "slot counts %d-%d", lo, hi);
+}
+
 int main(void)
 {
+    test_hash_mem();
     test_rfc3339();
     test_parse_time();
     test_parse_duration();
