@@ -64,7 +64,8 @@ void buf_reserve(struct buf *b, size_t extra)
 void buf_append(struct buf *b, const void *data, size_t len)
 {
     buf_reserve(b, len);
-    memcpy(b->data + b->len, data, len);
+    if (len > 0) /* data may be NULL when len is 0 (an empty buf's), which memcpy must not see */
+        memcpy(b->data + b->len, data, len);
     b->len += len;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../consumer/batch.h"
 #include "regressd/sample.h"
 #include "regressd/util.h"
 
@@ -145,6 +146,23 @@ static inline long copy_binary_to_text(const char *data, size_t len, const char 
 static inline long copy_text_append(struct buf *dst, const struct buf *src, const char *types)
 {
     return copy_binary_to_text(src->data, src->len, types, dst);
+}
+
+/* Appends bin's rollup rows (all four tables), read as text, to bt's and adds their counts;
+ * -1 when a table's rows do not read back as its count of rows. */
+static inline int copy_text_rollups(struct batch *bt, const struct batch *bin)
+{
+    if (copy_text_append(&bt->rollups, &bin->rollups, COPY_TEXT_ROLLUPS) != (long)bin->n_rollups ||
+        copy_text_append(&bt->users, &bin->users, COPY_TEXT_ROLLUP_USERS) != (long)bin->n_users ||
+        copy_text_append(&bt->flags, &bin->flags, COPY_TEXT_ROLLUP_FLAGS) != (long)bin->n_flags ||
+        copy_text_append(&bt->flag_users, &bin->flag_users, COPY_TEXT_ROLLUP_FLAG_USERS) !=
+            (long)bin->n_flag_users)
+        return -1;
+    bt->n_rollups += bin->n_rollups;
+    bt->n_users += bin->n_users;
+    bt->n_flags += bin->n_flags;
+    bt->n_flag_users += bin->n_flag_users;
+    return 0;
 }
 
 #endif

@@ -26,15 +26,7 @@ static void seal_text(struct intake *in, struct batch *bt)
 {
     struct batch bin = {0};
     intake_seal(in, &bin);
-    CHECK_INT(copy_text_append(&bt->rollups, &bin.rollups, COPY_TEXT_ROLLUPS), (long)bin.n_rollups);
-    CHECK_INT(copy_text_append(&bt->users, &bin.users, COPY_TEXT_ROLLUP_USERS), (long)bin.n_users);
-    CHECK_INT(copy_text_append(&bt->flags, &bin.flags, COPY_TEXT_ROLLUP_FLAGS), (long)bin.n_flags);
-    CHECK_INT(copy_text_append(&bt->flag_users, &bin.flag_users, COPY_TEXT_ROLLUP_FLAG_USERS),
-              (long)bin.n_flag_users);
-    bt->n_rollups += bin.n_rollups;
-    bt->n_users += bin.n_users;
-    bt->n_flags += bin.n_flags;
-    bt->n_flag_users += bin.n_flag_users;
+    CHECK(copy_text_rollups(bt, &bin) == 0);
     batch_free(&bin);
 }
 
