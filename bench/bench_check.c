@@ -139,9 +139,13 @@ static int query(PGconn *conn, const char *sql, int n, const char *const *params
 /* The c0 share of a minute m in [0, 130): all before the deploy (m < 60), falling linearly over
  * the 10-minute rollout, none after; c1 has the rest from m = 60 on. */
 static const char fill_rollups_sql[] =
-    "INSERT INTO rollups SELECT 'web', 'ep' || k, c.name, $1::timestamptz + (m - 60) * interval"
-    " '1 minute', b, r.n, r.n * cost * (0.9 + 0.2 * random()), r.n * cost * cost * 1.05, r.n,"
-    " r.n * 1000 * (0.9 + 0.2 * random()), r.n * 1.1e6, r.n * 300.0, r.n * 50.0"
+    "INSERT INTO rollups SELECT 'web', ep, cm, mi, array_agg(b ORDER BY b), array_agg(rq ORDER BY"
+    " b), array_agg(ins ORDER BY b), array_agg(ins2 ORDER BY b), array_agg(ln ORDER BY b),"
+    " array_agg(lu ORDER BY b), array_agg(lsq ORDER BY b), array_agg(db ORDER BY b),"
+    " array_agg(ca ORDER BY b) FROM (SELECT 'ep' || k AS ep, c.name AS cm, $1::timestamptz + (m"
+    " - 60) * interval '1 minute' AS mi, b, r.n AS rq, r.n * cost * (0.9 + 0.2 * random()) AS"
+    " ins, r.n * cost * cost * 1.05 AS ins2, r.n AS ln, r.n * 1000 * (0.9 + 0.2 * random()) AS"
+    " lu, r.n * 1.1e6 AS lsq, r.n * 300.0 AS db, r.n * 50.0 AS ca"
     " FROM generate_series(0, $3::int - 1) k"
     " CROSS JOIN LATERAL (SELECT 2e7 * power(40, (k * 0.6180339887) % 1) AS cost,"
     "   $2::float8 / (ln($3::float8) + 0.5772 + 1 / (2 * $3::float8)) / (k + 1) / 7680 AS lam) e"
@@ -152,7 +156,8 @@ static const char fill_rollups_sql[] =
     " CROSS JOIN generate_series(0, 63) b"
     " CROSS JOIN LATERAL (SELECT greatest(1, round(e.lam * s.share + sqrt(e.lam * s.share) *"
     "   (random() + random() + random() - 1.5) * 2))::bigint AS n) r"
-    " WHERE s.share > 0 AND random() < 1 - exp(-least(e.lam * s.share, 50))";
+    " WHERE s.share > 0 AND random() < 1 - exp(-least(e.lam * s.share, 50))) x"
+    " GROUP BY ep, cm, mi";
 
 static const char fill_users_sql[] =
     "INSERT INTO rollup_users SELECT 'web', c.name, $1::timestamptz + (m - 60) * interval"
@@ -185,18 +190,21 @@ static const char fill_users_sql[] =
  * getting n·share on average. j and d are a hash of the cell and the flag, the same for every
  * value of the flag whatever the plan. */
 static const char fill_flags_sql[] =
-    "INSERT INTO rollup_flags SELECT 'web', c.endpoint, v.flag, v.value, c.block, c.bucket, s.r,"
-    " c.i * s.r / c.n, round(c.ln * s.r / c.n)::bigint, c.lu * s.r / c.n"
+    "INSERT INTO rollup_flags SELECT 'web', endpoint, flag, value, block, array_agg(bucket ORDER"
+    " BY bucket), array_agg(r ORDER BY bucket), array_agg(i ORDER BY bucket), array_agg(ln ORDER"
+    " BY bucket), array_agg(lu ORDER BY bucket) FROM (SELECT c.endpoint, v.flag, v.value,"
+    " c.block, c.bucket, s.r, c.i * s.r / c.n AS i, round(c.ln * s.r / c.n)::bigint AS ln, c.lu"
+    " * s.r / c.n AS lu"
     " FROM (SELECT endpoint, regressd_block_of(minute) AS block, bucket, sum(requests)::float8"
     "   AS n, sum(instructions) AS i, sum(latency_n)::float8 AS ln, sum(latency_us) AS lu FROM"
-    "   rollups GROUP BY 1, 2, 3) c"
+    "   rollup_buckets GROUP BY 1, 2, 3) c"
     " CROSS JOIN " FLAG_VALUES
     " CROSS JOIN LATERAL (SELECT hashint4(hashfloat8(c.i) # hashtext(v.flag)) AS h) h"
     " CROSS JOIN LATERAL (SELECT 0.9 + (h.h & 65535) / 327680.0::float8 AS j, ((h.h >> 16) &"
     "   65535) / 65536.0::float8 AS d) k"
     " CROSS JOIN LATERAL (SELECT (floor(c.n * least(1, v.hi::float8 * k.j) + k.d) - floor(c.n *"
     "   least(1, v.lo::float8 * k.j) + k.d))::bigint AS r) s"
-    " WHERE s.r > 0";
+    " WHERE s.r > 0) x GROUP BY endpoint, flag, value, block";
 
 /* Per block, its distinct users (both commits); per flag, each user has the value whose slice
  * holds a hash of the user and the flag. */
@@ -265,9 +273,10 @@ static int counts(PGconn *conn, struct fill_counts *c)
 {
     PGresult *res;
     if (query(conn,
-              "SELECT (SELECT count(*) FROM rollups), (SELECT sum(requests) FROM rollups),"
-              " (SELECT sum(cardinality(user_hashes)) FROM rollup_users), (SELECT count(*) FROM"
-              " rollup_flags), (SELECT sum(cardinality(user_hashes)) FROM rollup_flag_users),"
+              "SELECT (SELECT count(*) FROM rollup_buckets), (SELECT sum(requests) FROM"
+              " rollup_buckets), (SELECT sum(cardinality(user_hashes)) FROM rollup_users), (SELECT"
+              " count(*) FROM rollup_flag_buckets), (SELECT sum(cardinality(user_hashes)) FROM"
+              " rollup_flag_users),"
               " (SELECT count(DISTINCT flag) FROM rollup_flag_users), (SELECT count(*) FROM"
               " (SELECT DISTINCT flag, value FROM rollup_flag_users) v)",
               0, NULL, &res) < 0)
@@ -443,9 +452,10 @@ static int compact_vacuum(PGconn *conn, struct size_times *t)
 static void print_size(long long size, const struct fill_counts *c, const struct size_times *t,
                        const struct outcome out[4])
 {
-    printf("%9lld samples  %8lld rollup rows  %9lld user hashes  filled in %5.1f s\n", c->samples,
+    printf("%9lld samples  %8lld bucket sums  %9lld user hashes  filled in %5.1f s\n", c->samples,
            c->rows, c->elements, t->fill);
-    printf("          flags: %lld flags, %lld values  %8lld flag rows  %9lld user hashes  filled "
+    printf("          flags: %lld flags, %lld values  %8lld flag bucket sums  %9lld user hashes  "
+           "filled "
            "in %5.1f s\n",
            c->flags, c->flag_values, c->flag_rows, c->flag_elements, t->fill_flags);
     printf("          check, minute rollups:     p50 %7.3f s  p90 %7.3f s  (%zu results, %s)\n",

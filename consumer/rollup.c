@@ -1,11 +1,15 @@
 /* Four hash tables, all rebuilt for every batch:
- *   sums:       (service, endpoint, commit, minute, bucket) -> requests, sums, sums of squares
+ *   sums:       (service, endpoint, commit, minute) -> per user bucket: requests, sums, sums of
+ *               squares
  *   users:      (service, commit, minute) -> the user hashes seen (deduplicated when rendered)
- *   flags:      (service, endpoint, flag, value, block, bucket) -> requests and sums
+ *   flags:      (service, endpoint, flag, value, block) -> per user bucket: requests and sums
  *   flag_users: (service, flag, value, block) -> the user hashes seen
- * Keys are byte strings in an arena; entries refer to them by offset. One probe per sample in
- * each of the first two tables, and per flag of the sample in each of the other two, keeps the
- * per-sample cost small next to JSON parsing; a sample without flags costs one branch more. */
+ * Keys are byte strings in an arena; entries refer to them by offset. A sums entry holds the
+ * index of each of its non-empty buckets' sums (the table's pool), so a key costs 256 bytes and
+ * only the buckets that occur cost more. One probe per sample in each of the first two tables,
+ * and per flag of the sample in each of the other two, keeps the per-sample cost small next to
+ * JSON parsing; a sample without flags costs one branch more. A sums key is one row, its buckets
+ * arrays (see rollup.h). */
 #include "rollup.h"
 
 #include <stdio.h>
@@ -17,11 +21,17 @@ struct sums {
     double instructions, instructions_sq, latency, latency_sq, db, cache;
 };
 
+/* A sums key's buckets: which are non-empty, and where their sums are in the table's pool. */
+struct buckets {
+    uint64_t mask;               /* bit b: bucket b is non-empty */
+    uint32_t at[ROLLUP_BUCKETS]; /* index into the table's sums (valid where mask has b) */
+};
+
 struct entry {
     uint32_t hash;
     uint32_t key_off, key_len;
     union {
-        struct sums s;
+        uint32_t buckets; /* sums tables: index into the table's buckets */
         struct {
             uint32_t *hashes;
             size_t n, cap;
@@ -34,6 +44,11 @@ struct table {
     size_t n, cap;
     uint64_t *slots; /* hash << 32 | (index + 1) into entries; 0 = empty */
     size_t n_slots;
+    bool has_buckets;        /* a sums table */
+    struct buckets *buckets; /* sums tables: one per entry */
+    size_t n_buckets, cap_buckets;
+    struct sums *sums; /* sums tables: one per non-empty (entry, bucket) */
+    size_t n_sums, cap_sums;
 };
 
 struct rollup {
@@ -49,7 +64,10 @@ struct rollup {
 
 struct rollup *rollup_new(void)
 {
-    return xcalloc(1, sizeof(struct rollup));
+    struct rollup *r = xcalloc(1, sizeof(struct rollup));
+    r->sums.has_buckets = true;
+    r->flags.has_buckets = true;
+    return r;
 }
 
 static void table_clear(struct table *t, bool users)
@@ -58,6 +76,8 @@ static void table_clear(struct table *t, bool users)
         for (size_t i = 0; i < t->n; i++)
             free(t->entries[i].u.hashes);
     t->n = 0;
+    t->n_buckets = 0;
+    t->n_sums = 0;
     if (t->slots)
         memset(t->slots, 0, t->n_slots * sizeof(*t->slots));
 }
@@ -67,6 +87,8 @@ static void table_free(struct table *t, bool users)
     table_clear(t, users);
     free(t->entries);
     free(t->slots);
+    free(t->buckets);
+    free(t->sums);
 }
 
 void rollup_reset(struct rollup *r)
@@ -126,6 +148,14 @@ static struct entry *table_get(struct rollup *r, struct table *t, const struct b
     }
     struct entry *e = &t->entries[t->n++];
     memset(e, 0, sizeof(*e));
+    if (t->has_buckets) {
+        if (t->n_buckets == t->cap_buckets) {
+            t->cap_buckets = t->cap_buckets ? t->cap_buckets * 2 : 256;
+            t->buckets = xrealloc(t->buckets, t->cap_buckets * sizeof(*t->buckets));
+        }
+        e->buckets = (uint32_t)t->n_buckets;
+        t->buckets[t->n_buckets++].mask = 0;
+    }
     e->hash = h;
     e->key_off = (uint32_t)r->arena.len;
     e->key_len = (uint32_t)key->len;
@@ -134,11 +164,28 @@ static struct entry *table_get(struct rollup *r, struct table *t, const struct b
     return e;
 }
 
-/* Keys are strings, each followed by NUL, then the time (8 bytes) and, in the sums tables, the
- * bucket (1 byte):
- *   sums:       service, endpoint, commit | minute | bucket
+/* The sums of bucket b of a sums table's entry, created zeroed when missing. */
+static struct sums *bucket_sums(struct table *t, const struct entry *e, int b)
+{
+    struct buckets *k = &t->buckets[e->buckets];
+    uint64_t bit = UINT64_C(1) << b;
+    if (k->mask & bit)
+        return &t->sums[k->at[b]];
+    if (t->n_sums == t->cap_sums) {
+        t->cap_sums = t->cap_sums ? t->cap_sums * 2 : 1024;
+        t->sums = xrealloc(t->sums, t->cap_sums * sizeof(*t->sums));
+    }
+    k->mask |= bit;
+    k->at[b] = (uint32_t)t->n_sums;
+    struct sums *s = &t->sums[t->n_sums++];
+    memset(s, 0, sizeof(*s));
+    return s;
+}
+
+/* Keys are strings, each followed by NUL, then the time (8 bytes):
+ *   sums:       service, endpoint, commit | minute
  *   users:      service, commit | minute
- *   flags:      service, endpoint, flag, value | block | bucket
+ *   flags:      service, endpoint, flag, value | block
  *   flag_users: service, flag, value | block
  * Validation rejects NUL in every one of these strings, so keys are unambiguous. */
 static void key_str(struct buf *k, const char *s, size_t len)
@@ -149,11 +196,9 @@ static void key_str(struct buf *k, const char *s, size_t len)
     k->len += len + 1;
 }
 
-static void key_end(struct buf *k, int64_t t, int bucket)
+static void key_end(struct buf *k, int64_t t)
 {
     buf_append(k, &t, sizeof(t));
-    if (bucket >= 0)
-        buf_append_char(k, (char)bucket);
 }
 
 /* ts_us rounded down to a multiple of unit_us, also before 1970. */
@@ -211,14 +256,14 @@ static void add_flags(struct rollup *r, const struct sample_meta *m, int bucket)
         key_str(&r->key, m->endpoint, m->endpoint_len);
         key_str(&r->key, flag, flag_len);
         key_str(&r->key, value, value_len);
-        key_end(&r->key, block, bucket);
-        sums_add(&table_get(r, &r->flags, &r->key)->s, m);
+        key_end(&r->key, block);
+        sums_add(bucket_sums(&r->flags, table_get(r, &r->flags, &r->key), bucket), m);
 
         buf_reset(&r->key);
         key_str(&r->key, m->service, m->service_len);
         key_str(&r->key, flag, flag_len);
         key_str(&r->key, value, value_len);
-        key_end(&r->key, block, -1);
+        key_end(&r->key, block);
         set_add(table_get(r, &r->flag_users, &r->key), m->user_hash);
     }
 }
@@ -231,13 +276,13 @@ void rollup_add(struct rollup *r, const struct sample_meta *m)
     key_str(&r->key, m->service, m->service_len);
     key_str(&r->key, m->endpoint, m->endpoint_len);
     key_str(&r->key, m->commit, m->commit_len);
-    key_end(&r->key, minute, bucket);
-    sums_add(&table_get(r, &r->sums, &r->key)->s, m);
+    key_end(&r->key, minute);
+    sums_add(bucket_sums(&r->sums, table_get(r, &r->sums, &r->key), bucket), m);
 
     buf_reset(&r->key);
     key_str(&r->key, m->service, m->service_len);
     key_str(&r->key, m->commit, m->commit_len);
-    key_end(&r->key, minute, -1);
+    key_end(&r->key, minute);
     set_add(table_get(r, &r->users, &r->key), m->user_hash);
 
     if (m->flags)
@@ -257,15 +302,19 @@ static void sums_merge(struct sums *d, const struct sums *s)
 }
 
 static void merge_table(struct rollup *dst, struct table *dt, const struct rollup *src,
-                        const struct table *st, bool users)
+                        const struct table *st)
 {
     for (size_t i = 0; i < st->n; i++) {
         const struct entry *se = &st->entries[i];
         buf_reset(&dst->key);
         buf_append(&dst->key, src->arena.data + se->key_off, se->key_len);
         struct entry *de = table_get(dst, dt, &dst->key);
-        if (!users) {
-            sums_merge(&de->s, &se->s);
+        if (st->has_buckets) {
+            const struct buckets *sk = &st->buckets[se->buckets];
+            for (uint64_t m = sk->mask; m; m &= m - 1) {
+                int b = __builtin_ctzll(m);
+                sums_merge(bucket_sums(dt, de, b), &st->sums[sk->at[b]]);
+            }
             continue;
         }
         if (de->u.cap < de->u.n + se->u.n) {
@@ -280,10 +329,10 @@ static void merge_table(struct rollup *dst, struct table *dt, const struct rollu
 
 void rollup_merge(struct rollup *dst, struct rollup *src)
 {
-    merge_table(dst, &dst->sums, src, &src->sums, false);
-    merge_table(dst, &dst->users, src, &src->users, true);
-    merge_table(dst, &dst->flags, src, &src->flags, false);
-    merge_table(dst, &dst->flag_users, src, &src->flag_users, true);
+    merge_table(dst, &dst->sums, src, &src->sums);
+    merge_table(dst, &dst->users, src, &src->users);
+    merge_table(dst, &dst->flags, src, &src->flags);
+    merge_table(dst, &dst->flag_users, src, &src->flag_users);
     rollup_reset(src);
 }
 
@@ -296,31 +345,8 @@ static void put_be(struct buf *out, uint64_t v, int bytes)
         out->data[out->len++] = (char)(v >> (8 * i));
 }
 
-static void field_i16(struct buf *out, int v)
-{
-    put_be(out, 2, 4);
-    put_be(out, (uint16_t)v, 2);
-}
-
-static void field_i64(struct buf *out, int64_t v)
-{
-    put_be(out, 8, 4);
-    put_be(out, (uint64_t)v, 8);
-}
-
-static void field_f64(struct buf *out, double d)
-{
-    union {
-        double d;
-        uint64_t u;
-    } bits = {.d = d};
-    put_be(out, 8, 4);
-    put_be(out, bits.u, 8);
-}
-
-/* The field count, then the key's first n strings and its time. Returns what follows the time
- * in the key (the bucket, in the sums tables). */
-static const char *put_key_columns(struct buf *out, int ncols, const char *key, int n)
+/* The field count, then the key's first n strings and its time. */
+static void put_key_columns(struct buf *out, int ncols, const char *key, int n)
 {
     put_be(out, (uint64_t)ncols, 2);
     for (int i = 0; i < n; i++) {
@@ -331,41 +357,122 @@ static const char *put_key_columns(struct buf *out, int ncols, const char *key, 
     }
     int64_t t;
     memcpy(&t, key, sizeof(t));
-    field_i64(out, t - UTIL_PG_EPOCH_US); /* timestamptz */
-    return key + sizeof(t);
+    put_be(out, 8, 4);
+    put_be(out, (uint64_t)(t - UTIL_PG_EPOCH_US), 8); /* timestamptz */
+}
+
+/* The header of a one-dimensional array field of n elements without NULLs: the field's length,
+ * the number of dimensions, the has-nulls flag, the element type, then the dimension's size and
+ * lower bound. Each element follows as its length and its bytes. */
+static void put_array_header(struct buf *out, size_t n, uint32_t type_oid, size_t width)
+{
+    put_be(out, 20 + n * (4 + width), 4);
+    put_be(out, 1, 4);
+    put_be(out, 0, 4);
+    put_be(out, type_oid, 4);
+    put_be(out, n, 4);
+    put_be(out, 1, 4);
+}
+
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_INT8 20
+#define OID_FLOAT8 701
+
+static uint64_t f64_bits(double d)
+{
+    union {
+        double d;
+        uint64_t u;
+    } bits = {.d = d};
+    return bits.u;
+}
+
+/* Which sums column an array holds. */
+enum sums_column {
+    COL_REQUESTS,
+    COL_INSTR,
+    COL_INSTR_SQ,
+    COL_LAT_N,
+    COL_LAT,
+    COL_LAT_SQ,
+    COL_DB,
+    COL_CACHE
+};
+
+/* One array field: the column `col` of each non-empty bucket of k, in bucket order. */
+static void put_sums_array(struct buf *out, const struct table *t, const struct buckets *k,
+                           size_t n, enum sums_column col)
+{
+    bool integer = col == COL_REQUESTS || col == COL_LAT_N;
+    put_array_header(out, n, integer ? OID_INT8 : OID_FLOAT8, 8);
+    buf_reserve(out, n * 12);
+    for (uint64_t m = k->mask; m; m &= m - 1) {
+        const struct sums *s = &t->sums[k->at[__builtin_ctzll(m)]];
+        uint64_t v = 0;
+        switch (col) {
+        case COL_REQUESTS:
+            v = (uint64_t)s->requests;
+            break;
+        case COL_INSTR:
+            v = f64_bits(s->instructions);
+            break;
+        case COL_INSTR_SQ:
+            v = f64_bits(s->instructions_sq);
+            break;
+        case COL_LAT_N:
+            v = (uint64_t)s->latency_n;
+            break;
+        case COL_LAT:
+            v = f64_bits(s->latency);
+            break;
+        case COL_LAT_SQ:
+            v = f64_bits(s->latency_sq);
+            break;
+        case COL_DB:
+            v = f64_bits(s->db);
+            break;
+        case COL_CACHE:
+            v = f64_bits(s->cache);
+            break;
+        }
+        put_be(out, 8, 4);
+        put_be(out, v, 8);
+    }
+}
+
+/* Rows of a sums table: the key's n strings and its time, the non-empty buckets as an int2[],
+ * then one array per column in cols, aligned with the buckets. */
+static void render_bucket_rows(struct rollup *r, const struct table *t, int n,
+                               const enum sums_column *cols, int ncols, struct buf *out)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct entry *e = &t->entries[i];
+        const struct buckets *k = &t->buckets[e->buckets];
+        size_t nb = (size_t)__builtin_popcountll(k->mask);
+        put_key_columns(out, n + 2 + ncols, r->arena.data + e->key_off, n);
+        put_array_header(out, nb, OID_INT2, 2);
+        buf_reserve(out, nb * 6);
+        for (uint64_t m = k->mask; m; m &= m - 1) {
+            put_be(out, 2, 4);
+            put_be(out, (uint64_t)__builtin_ctzll(m), 2);
+        }
+        for (int c = 0; c < ncols; c++)
+            put_sums_array(out, t, k, nb, cols[c]);
+    }
 }
 
 static void render_sums(struct rollup *r, struct buf *out)
 {
-    for (size_t i = 0; i < r->sums.n; i++) {
-        const struct entry *e = &r->sums.entries[i];
-        const struct sums *s = &e->s;
-        const char *rest = put_key_columns(out, ROLLUP_NCOLUMNS, r->arena.data + e->key_off, 3);
-        field_i16(out, (unsigned char)*rest);
-        field_i64(out, s->requests);
-        field_f64(out, s->instructions);
-        field_f64(out, s->instructions_sq);
-        field_i64(out, s->latency_n);
-        field_f64(out, s->latency);
-        field_f64(out, s->latency_sq);
-        field_f64(out, s->db);
-        field_f64(out, s->cache);
-    }
+    static const enum sums_column cols[] = {COL_REQUESTS, COL_INSTR,  COL_INSTR_SQ, COL_LAT_N,
+                                            COL_LAT,      COL_LAT_SQ, COL_DB,       COL_CACHE};
+    render_bucket_rows(r, &r->sums, 3, cols, REGRESSD_ARRAY_LEN(cols), out);
 }
 
 static void render_flag_sums(struct rollup *r, struct buf *out)
 {
-    for (size_t i = 0; i < r->flags.n; i++) {
-        const struct entry *e = &r->flags.entries[i];
-        const struct sums *s = &e->s;
-        const char *rest =
-            put_key_columns(out, ROLLUP_FLAGS_NCOLUMNS, r->arena.data + e->key_off, 4);
-        field_i16(out, (unsigned char)*rest);
-        field_i64(out, s->requests);
-        field_f64(out, s->instructions);
-        field_i64(out, s->latency_n);
-        field_f64(out, s->latency);
-    }
+    static const enum sums_column cols[] = {COL_REQUESTS, COL_INSTR, COL_LAT_N, COL_LAT};
+    render_bucket_rows(r, &r->flags, 4, cols, REGRESSD_ARRAY_LEN(cols), out);
 }
 
 /* Sorts a[0..n) ascending: insertion sort when short, else an LSD radix sort by bytes through
@@ -408,9 +515,7 @@ static void sort_hashes(struct rollup *r, uint32_t *a, size_t n)
 }
 
 /* Rows of a users table: its key's n strings, the time, then the distinct hashes in order as
- * an int4[] (binary: dimensions, no-nulls flag, element type int4, size and lower bound, then
- * each element's length and value; int4 holds the uint32 hash's bits, as samples.user_hash
- * does). */
+ * an int4[] (int4 holds the uint32 hash's bits, as samples.user_hash does). */
 static void render_sets(struct rollup *r, struct table *t, int n, struct buf *out)
 {
     for (size_t i = 0; i < t->n; i++) {
@@ -420,12 +525,7 @@ static void render_sets(struct rollup *r, struct table *t, int n, struct buf *ou
         size_t distinct = 0;
         for (size_t j = 0; j < e->u.n; j++)
             distinct += j == 0 || e->u.hashes[j] != e->u.hashes[j - 1];
-        put_be(out, 20 + 8 * distinct, 4);
-        put_be(out, 1, 4);
-        put_be(out, 0, 4);
-        put_be(out, 23, 4); /* int4's type oid */
-        put_be(out, distinct, 4);
-        put_be(out, 1, 4);
+        put_array_header(out, distinct, OID_INT4, 4);
         buf_reserve(out, 8 * distinct);
         char *p = out->data + out->len;
         for (size_t j = 0; j < e->u.n; j++) {

@@ -26,16 +26,17 @@ void rollup_render(struct rollup *r, struct batch *b);
 /* Forgets everything without rendering. */
 void rollup_reset(struct rollup *r);
 
-/* Rows are in binary COPY format (ROLLUP_COPY_OPTIONS), like the samples'. */
+/* Rows are in binary COPY format (ROLLUP_COPY_OPTIONS), like the samples'. A rollups or
+ * rollup_flags row is one key of the batch: its non-empty user buckets, ascending, as the
+ * buckets array and every sum as an array aligned with it (sql/006_rollup_arrays.sql). */
 #define ROLLUP_COPY_OPTIONS "(FORMAT binary)"
-#define ROLLUP_NCOLUMNS 13
-#define ROLLUP_FLAGS_NCOLUMNS 10
 #define ROLLUP_COPY_COLUMNS                                                                        \
-    "service, endpoint, \"commit\", minute, bucket, requests, instructions, instructions_sq, "     \
+    "service, endpoint, \"commit\", minute, buckets, requests, instructions, instructions_sq, "    \
     "latency_n, latency_us, latency_sq, db_us, cache_us"
 #define ROLLUP_USERS_COPY_COLUMNS "service, \"commit\", minute, user_hashes"
 #define ROLLUP_FLAGS_COPY_COLUMNS                                                                  \
-    "service, endpoint, flag, value, block, bucket, requests, instructions, latency_n, latency_us"
+    "service, endpoint, flag, value, block, buckets, requests, instructions, latency_n, "          \
+    "latency_us"
 #define ROLLUP_FLAG_USERS_COPY_COLUMNS "service, flag, value, block, user_hashes"
 
 #endif

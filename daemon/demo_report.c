@@ -104,9 +104,10 @@ static int print_counts(struct demo *d, bool *ok, char *err, size_t errlen)
            "produced\n",
            demo_count(c.offsets, a), verdict_mark(o_ok), (unsigned long long)c.partitions,
            demo_count(d->produced.messages, b));
-    printf("    rollups        %11s  rows of per-minute sums, stored in the samples' "
-           "transactions\n",
-           demo_count(c.rollups, a));
+    printf(
+        "    rollups        %11s  rows of per-minute sums (arrays over the user buckets), stored "
+        "in the samples' transactions\n",
+        demo_count(c.rollups, a));
     printf("    endpoints      %11s  distinct endpoints seen\n", demo_count(c.endpoints, a));
     *ok = s_ok && d_ok && o_ok && differ == 0;
     d->stored_ok = *ok;
@@ -145,7 +146,7 @@ static int print_endpoints(struct demo *d, char *err, size_t errlen)
 {
     PGresult *res = query(d,
                           "SELECT endpoint, sum(requests), sum(instructions) / sum(requests)"
-                          " FROM rollups GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5",
+                          " FROM rollup_buckets GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5",
                           err, errlen);
     if (!res)
         return -1;
@@ -255,7 +256,7 @@ static const char next_sql[] =
     "      -- the heaviest endpoints of the last hour, from the per-minute rollups\n"
     "      SELECT endpoint, sum(requests) AS requests,\n"
     "             round(sum(instructions) / sum(requests)) AS instructions_per_request\n"
-    "        FROM rollups WHERE minute >= now() - interval '1 hour'\n"
+    "        FROM rollup_buckets WHERE minute >= now() - interval '1 hour'\n"
     "       GROUP BY endpoint ORDER BY sum(instructions) DESC LIMIT 5;\n"
     "      -- one endpoint on both commits, straight from the samples\n"
     "      SELECT \"commit\", count(*), round(avg(instructions)) AS mean_instructions\n"
@@ -323,12 +324,13 @@ void demo_report_next(struct demo *d)
 {
     printf("\n");
     demo_say(d, DEMO_STAGE_NEXT, "where to look next");
-    printf("    SQL: samples (one row per sample, daily partitions), rollups and rollup_users\n"
-           "    (per-minute sums: always GROUP BY), dead_letters, kafka_offsets, commits, "
-           "endpoints%s. E.g.:\n",
-           have_deploys(d) ? ",\n    deploys (with the verdict), findings (every report), "
-                             "alerts, alert_deliveries, alert_attempts"
-                           : "");
+    printf(
+        "    SQL: samples (one row per sample, daily partitions), rollup_buckets and rollup_users\n"
+        "    (per-minute sums: always GROUP BY), dead_letters, kafka_offsets, commits, "
+        "endpoints%s. E.g.:\n",
+        have_deploys(d) ? ",\n    deploys (with the verdict), findings (every report), "
+                          "alerts, alert_deliveries, alert_attempts"
+                        : "");
     fputs(next_sql, stdout);
     print_sql_access(d);
     if (d->http_url[0])

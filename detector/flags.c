@@ -128,11 +128,12 @@ static void add_sums(struct flags_load *l, long k, const char *name, int b, doub
 static int load_rows(struct flags_load *l)
 {
     const char *params[] = {l->service, l->from, l->to, l->buckets};
-    PGresult *res = db_query(l->conn,
-                             "SELECT flag, value, endpoint, bucket % $4::int, sum(requests),"
-                             " sum(instructions) FROM rollup_flags WHERE service = $1 AND block >="
-                             " $2 AND block < $3 GROUP BY 1, 2, 3, 4",
-                             4, params, l->err, l->errlen);
+    PGresult *res =
+        db_query(l->conn,
+                 "SELECT flag, value, endpoint, bucket % $4::int, sum(requests),"
+                 " sum(instructions) FROM rollup_flag_buckets WHERE service = $1 AND block >="
+                 " $2 AND block < $3 GROUP BY 1, 2, 3, 4",
+                 4, params, l->err, l->errlen);
     if (!res)
         return -1;
     for (int i = 0; i < PQntuples(res); i++)

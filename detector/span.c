@@ -117,7 +117,7 @@ static int load_minutes(struct span_load *l)
 {
     static const char sql[] =
         "SELECT endpoint, bucket % $5::int, sum(requests), sum(instructions), sum(latency_n),"
-        " sum(latency_us) FROM rollups WHERE service = $1 AND minute >= $2 AND minute < $3"
+        " sum(latency_us) FROM rollup_buckets WHERE service = $1 AND minute >= $2 AND minute < $3"
         " AND NOT (regressd_block_of(minute) = ANY ($4::timestamptz[])) GROUP BY 1, 2";
     struct span_params q;
     span_params_init(l, &q);

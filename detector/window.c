@@ -138,7 +138,7 @@ static int load_totals(struct load *l)
         "SELECT kind, (extract(epoch FROM blk) * 1000000)::bigint, bkt, sum(requests),"
         " sum(instructions), sum(latency_n), sum(latency_us) FROM (SELECT CASE \"commit\" WHEN"
         " $3 THEN 1 WHEN $2 THEN 0 ELSE 2 END AS kind, regressd_block_of(minute) AS blk, bucket"
-        " % $4::int AS bkt, requests, instructions, latency_n, latency_us FROM rollups WHERE"
+        " % $4::int AS bkt, requests, instructions, latency_n, latency_us FROM rollup_buckets WHERE"
         " service = $1 AND minute >= $7 AND minute < $6 AND NOT (regressd_block_of(minute) = ANY"
         " ($5::timestamptz[])) UNION ALL SELECT CASE \"commit\" WHEN $3 THEN 1 WHEN $2 THEN 0"
         " ELSE 2 END, block, bucket % $4::int, requests, instructions, latency_n, latency_us FROM"
@@ -287,7 +287,7 @@ static int load_endpoint_minutes(struct load *l)
 {
     static const char sql[] =
         "SELECT \"commit\" = $3, endpoint, bucket % $4::int, sum(requests), sum(instructions)"
-        " FROM rollups" WHERE_MINUTES " GROUP BY 1, 2, 3";
+        " FROM rollup_buckets" WHERE_MINUTES " GROUP BY 1, 2, 3";
     struct qparams q;
     qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
     PGresult *res = db_query(l->conn, sql, 8, q.v, l->err, l->errlen);

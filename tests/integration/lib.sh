@@ -121,6 +121,17 @@ produce() {
 count_samples() { q "SELECT count(*) FROM samples"; }
 samples_at_least() { [ "$(count_samples)" -ge "$1" ]; }
 
+# A WHERE condition true for a row whose bucket arrays are not what ingest writes: buckets
+# non-empty, strictly ascending and in 0..63, every named column an array of the same length.
+bucket_arrays_malformed() {
+    local cond="cardinality(buckets) = 0 OR buckets[1] < 0 OR buckets[cardinality(buckets)] > 63
+                OR buckets <> (SELECT array_agg(DISTINCT b ORDER BY b) FROM unnest(buckets) b)" col
+    for col in "$@"; do
+        cond="$cond OR cardinality($col) <> cardinality(buckets)"
+    done
+    echo "$cond"
+}
+
 # Rollups are written in the same transaction as the samples they summarise: after any crash
 # or outage they must still agree with samples exactly.
 check_rollups_match_samples() {
@@ -132,11 +143,15 @@ check_rollups_match_samples() {
                    r AS (SELECT service, endpoint, \"commit\", minute, bucket, sum(requests) AS n,
                                 sum(instructions) AS instr, sum(latency_n) AS lat_n,
                                 sum(latency_us) AS lat
-                         FROM rollups GROUP BY 1, 2, 3, 4, 5)
+                         FROM rollup_buckets GROUP BY 1, 2, 3, 4, 5)
               SELECT count(*) FROM s FULL JOIN r USING (service, endpoint, \"commit\", minute, bucket)
               WHERE s.n IS DISTINCT FROM r.n OR s.instr IS DISTINCT FROM r.instr::numeric
                  OR s.lat_n IS DISTINCT FROM r.lat_n OR s.lat IS DISTINCT FROM r.lat::numeric")
     [ "$diff" -eq 0 ] || fail "rollups disagree with samples on $diff keys"
+    diff=$(q "SELECT count(*) FROM rollups
+              WHERE $(bucket_arrays_malformed requests instructions instructions_sq latency_n \
+                      latency_us latency_sq db_us cache_us)")
+    [ "$diff" -eq 0 ] || fail "$diff rollups rows have malformed bucket arrays"
     diff=$(q "WITH s AS (SELECT DISTINCT service, \"commit\", date_trunc('minute', ts) AS minute, user_hash FROM samples),
                    r AS (SELECT DISTINCT service, \"commit\", minute, unnest(user_hashes) AS user_hash FROM rollup_users)
               SELECT count(*) FROM s FULL JOIN r USING (service, \"commit\", minute, user_hash)
@@ -165,7 +180,7 @@ check_flag_rollups_match_samples() {
                                 sum(instructions) AS instr, sum(latency_n) AS lat_n,
                                 sum(latency_us) AS lat
                          FROM (SELECT service, endpoint, flag, value, block, bucket, requests,
-                                      instructions, latency_n, latency_us FROM rollup_flags
+                                      instructions, latency_n, latency_us FROM rollup_flag_buckets
                                UNION ALL
                                SELECT service, endpoint, flag, value, block, u.* FROM rollup_flag_blocks,
                                       unnest(buckets, requests, instructions, latency_n, latency_us)
@@ -175,6 +190,9 @@ check_flag_rollups_match_samples() {
               WHERE s.n IS DISTINCT FROM r.n OR s.instr IS DISTINCT FROM r.instr::numeric
                  OR s.lat_n IS DISTINCT FROM r.lat_n OR s.lat IS DISTINCT FROM r.lat::numeric")
     [ "$diff" -eq 0 ] || fail "rollup_flags disagree with samples on $diff keys"
+    diff=$(q "SELECT count(*) FROM rollup_flags
+              WHERE $(bucket_arrays_malformed requests instructions latency_n latency_us)")
+    [ "$diff" -eq 0 ] || fail "$diff rollup_flags rows have malformed bucket arrays"
     diff=$(q "WITH s AS (SELECT DISTINCT service, flag, value, block, user_hash FROM ($sample_flags) sf),
                    r AS (SELECT DISTINCT service, flag, value, block, unnest(user_hashes) AS user_hash
                          FROM rollup_flag_users)

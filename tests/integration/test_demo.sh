@@ -31,7 +31,7 @@ by_kind=$(sed -n 's/.*malformed messages by kind: //p' "$WORK/demo.log" | tr ' '
 [ "$(count_samples)" -eq "$generated" ] || fail "samples: $(count_samples), generated $generated"
 [ "$(q 'SELECT count(*) FROM dead_letters')" -eq "$malformed" ] ||
     fail "dead letters: $(q 'SELECT count(*) FROM dead_letters'), malformed messages $malformed"
-[ "$(q 'SELECT sum(requests) FROM rollups')" -eq "$generated" ] || fail "rollups do not sum to the samples"
+[ "$(q 'SELECT sum(requests) FROM rollup_buckets')" -eq "$generated" ] || fail "rollups do not sum to the samples"
 messages=$(sed -n 's/.*all \([0-9,]*\) messages .* produced and stored.*/\1/p' "$WORK/demo.log" | num)
 [ "$(q "SELECT sum(next_offset) FROM kafka_offsets WHERE consumer_group = 'regressd-demo'")" -eq "$messages" ] ||
     fail "kafka_offsets do not cover the $messages messages produced"

@@ -59,8 +59,9 @@ gen $((t0 + 3 * 3600 + 300)) $((t0 + 6 * 3600 + 300)) 2
 q "SELECT regressd_ensure_samples_partition(current_date - 25)" >/dev/null
 q "INSERT INTO samples (ts, service, endpoint, \"commit\", user_hash, instructions)
    VALUES (now() - interval '25 days', 'web', '/feed', 'old', 1, 1)"
-q "INSERT INTO rollups VALUES ('web', '/feed', 'old', date_trunc('minute', now() - interval '500 days'), 1, 1, 1, 1, 0, 0, 0, 0, 0)"
-q "INSERT INTO rollup_flags VALUES ('web', '/feed', 'f', 'v', now() - interval '500 days', 1, 1, 1, 0, 0)"
+q "INSERT INTO rollups VALUES ('web', '/feed', 'old', date_trunc('minute', now() - interval '500 days'),
+   '{1}', '{1}', '{1}', '{1}', '{0}', '{0}', '{0}', '{0}', '{0}')"
+q "INSERT INTO rollup_flags VALUES ('web', '/feed', 'f', 'v', now() - interval '500 days', '{1}', '{1}', '{1}', '{0}', '{0}')"
 old_part=samples_p$(date -u -d '25 days ago' +%Y%m%d)
 [ "$(q "SELECT to_regclass('$old_part') IS NOT NULL")" = t ] || fail "old partition not created"
 port=$((20000 + RANDOM % 20000))

@@ -3,7 +3,9 @@
  * big-endian int32 length (-1: NULL) and the bytes. Column types, one letter each:
  *   t timestamptz (int8 microseconds since 2000-01-01), s text, h int2, i int4, l int8,
  *   d float8 (as an integer when it is one, else %.17g), r float8 (shortest %.*g that reads
- *   back), j jsonb (version byte 1, then the JSON text), a int4[] (one dimension)
+ *   back), j jsonb (version byte 1, then the JSON text); in upper case, a one-dimensional
+ *   array of that type without NULLs, as COPY text writes it ({1,2}): H int2[], I int4[],
+ *   L int8[], D float8[] (elements as d)
  * Text is written as COPY text writes it: tab-separated, \N for NULL, strings escaped, each
  * row ending in a newline. */
 #ifndef REGRESSD_TEST_COPY_TEXT_H
@@ -39,6 +41,47 @@ static inline void copy_text_real(struct buf *out, double d, int shortest)
             break;
     }
     buf_append_str(out, s);
+}
+
+static inline int copy_text_field(struct buf *out, char type, const unsigned char *p, size_t n);
+
+/* An array field (upper-case type): ndim, has-nulls flag, element type oid, then per dimension
+ * its size and lower bound, then each element's length and bytes. 0, or -1 when malformed or of
+ * another element type. */
+static inline int copy_text_array(struct buf *out, char type, const unsigned char *p, size_t n)
+{
+    static const struct {
+        char type, elem;
+        uint32_t oid;
+        size_t width;
+    } kinds[] = {{'H', 'h', 21, 2}, {'I', 'i', 23, 4}, {'L', 'l', 20, 8}, {'D', 'd', 701, 8}};
+    size_t k = 0;
+    while (k < sizeof(kinds) / sizeof(kinds[0]) && kinds[k].type != type)
+        k++;
+    if (k == sizeof(kinds) / sizeof(kinds[0]) || n < 12 || copy_text_be(p, 4) > 1 ||
+        copy_text_be(p + 4, 4) != 0 || copy_text_be(p + 8, 4) != kinds[k].oid)
+        return -1;
+    size_t count = 0, at = 12;
+    if (copy_text_be(p, 4) == 1) {
+        if (n < 20 || copy_text_be(p + 16, 4) != 1)
+            return -1;
+        count = copy_text_be(p + 12, 4);
+        at = 20;
+    }
+    size_t w = kinds[k].width;
+    if (count > (n - at) / (4 + w) || at + count * (4 + w) != n)
+        return -1;
+    buf_append_char(out, '{');
+    for (size_t i = 0; i < count; i++, at += 4 + w) {
+        if (copy_text_be(p + at, 4) != w)
+            return -1;
+        if (i)
+            buf_append_char(out, ',');
+        if (copy_text_field(out, kinds[k].elem, p + at + 4, w) != 0)
+            return -1;
+    }
+    buf_append_char(out, '}');
+    return 0;
 }
 
 /* One field of n bytes at p as text; 0, or -1 when its length does not fit its type. */
@@ -80,25 +123,8 @@ static inline int copy_text_field(struct buf *out, char type, const unsigned cha
             return -1;
         copy_escape_append(out, (const char *)p + 1, n - 1);
         return 0;
-    case 'a': {
-        /* ndim, has-nulls flag, element type, then per dimension size and lower bound */
-        if (n < 12 || copy_text_be(p, 4) > 1)
-            return -1;
-        size_t count = copy_text_be(p, 4) == 0 ? 0 : (n >= 20 ? copy_text_be(p + 12, 4) : SIZE_MAX);
-        size_t at = copy_text_be(p, 4) == 0 ? 12 : 20;
-        if (count == SIZE_MAX || at + count * 8 != n)
-            return -1;
-        buf_append_char(out, '{');
-        for (size_t i = 0; i < count; i++, at += 8) {
-            if (copy_text_be(p + at, 4) != 4)
-                return -1;
-            buf_printf(out, "%s%d", i ? "," : "", (int)(int32_t)copy_text_be(p + at + 4, 4));
-        }
-        buf_append_char(out, '}');
-        return 0;
     }
-    }
-    return -1;
+    return copy_text_array(out, type, p, n);
 }
 
 /* Appends the rows in data[0..len) as text to out; returns the number of rows, or -1 when the
@@ -137,10 +163,10 @@ static inline long copy_binary_to_text(const char *data, size_t len, const char 
 /* The column types of a samples row (SAMPLE_COPY_COLUMNS) and of the rollup tables' rows
  * (consumer/rollup.h). */
 #define COPY_TEXT_SAMPLES "tssssillllhsssrj"
-#define COPY_TEXT_ROLLUPS "sssthlddldddd"
-#define COPY_TEXT_ROLLUP_USERS "ssta"
-#define COPY_TEXT_ROLLUP_FLAGS "ssssthldld"
-#define COPY_TEXT_ROLLUP_FLAG_USERS "sssta"
+#define COPY_TEXT_ROLLUPS "ssstHLDDLDDDD"
+#define COPY_TEXT_ROLLUP_USERS "sstI"
+#define COPY_TEXT_ROLLUP_FLAGS "sssstHLDLD"
+#define COPY_TEXT_ROLLUP_FLAG_USERS "ssstI"
 
 /* Appends the binary rows of src, read as text, to dst; the number of rows or -1. */
 static inline long copy_text_append(struct buf *dst, const struct buf *src, const char *types)

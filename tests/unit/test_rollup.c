@@ -57,24 +57,28 @@ static void render_text(struct rollup *r, struct batch *bt)
 static void test_sums(void)
 {
     struct rollup *r = rollup_new();
-    /* Two samples share (endpoint, minute, bucket 1): hashes 1 and 65 both have h & 63 = 1. */
+    /* Two samples share (endpoint, minute, bucket 1): hashes 1 and 65 both have h & 63 = 1.
+     * Bucket 0 of the same minute comes after them and is rendered first: one row per key, its
+     * buckets ascending and every sum an array aligned with them. */
     struct sample_meta a = meta("web", "feed", "c1", T0 + 1000, 1, 100, 10);
     struct sample_meta b = meta("web", "feed", "c1", T0 + 59000000, 65, 300, -1);
     struct sample_meta c = meta("web", "feed", "c1", T0 + 60000000, 1, 7, 1); /* next minute */
+    struct sample_meta d = meta("web", "feed", "c1", T0 + 5000, 128, 11, -1); /* bucket 0 */
     rollup_add(r, &a);
     rollup_add(r, &b);
     rollup_add(r, &c);
+    rollup_add(r, &d);
     struct batch bt = {0};
     render_text(r, &bt);
     CHECK_INT(bt.n_rollups, 2);
     CHECK_INT(bt.n_users, 2);
     CHECK_INT(count_lines(&bt.rollups), 2);
     CHECK_STR(buf_cstr(&bt.rollups),
-              "web\tfeed\tc1\t2025-11-21T10:00:00.000000Z\t1\t2\t400\t100000\t1\t10"
-              "\t100\t0\t10\n"
-              "web\tfeed\tc1\t2025-11-21T10:01:00.000000Z\t1\t1\t7\t49\t1\t1\t1\t0"
-              "\t5\n");
-    CHECK_STR(buf_cstr(&bt.users), "web\tc1\t2025-11-21T10:00:00.000000Z\t{1,65}\n"
+              "web\tfeed\tc1\t2025-11-21T10:00:00.000000Z\t{0,1}\t{1,2}\t{11,400}"
+              "\t{121,100000}\t{0,1}\t{0,10}\t{0,100}\t{0,0}\t{5,10}\n"
+              "web\tfeed\tc1\t2025-11-21T10:01:00.000000Z\t{1}\t{1}\t{7}\t{49}\t{1}\t{1}"
+              "\t{1}\t{0}\t{5}\n");
+    CHECK_STR(buf_cstr(&bt.users), "web\tc1\t2025-11-21T10:00:00.000000Z\t{1,65,128}\n"
                                    "web\tc1\t2025-11-21T10:01:00.000000Z\t{1}\n");
     /* No flags, no flag rows. */
     CHECK_INT(bt.n_flags, 0);
@@ -87,7 +91,8 @@ static void test_sums(void)
     render_text(r, &bt);
     CHECK_INT(bt.n_rollups, 3);
     CHECK_INT(bt.n_users, 3);
-    CHECK(strstr(bt.rollups.data, "\t1\t2\t200\t20000\t2\t20\t200\t0\t10\n") != NULL);
+    CHECK(strstr(bt.rollups.data, "\t{1}\t{2}\t{200}\t{20000}\t{2}\t{20}\t{200}\t{0}\t{10}\n") !=
+          NULL);
     /* duplicates of one user in a minute are rendered once */
     CHECK(strstr(bt.users.data, "{1}\n") != NULL);
     batch_free(&bt);
@@ -104,7 +109,8 @@ static void test_hostile_keys_and_negative_hashes(void)
     struct batch bt = {0};
     render_text(r, &bt);
     CHECK_STR(buf_cstr(&bt.rollups),
-              "svc\ta\\tb\\\\c\tc\t1969-12-31T23:59:00.000000Z\t63\t1\t1\t1\t0\t0\t0\t0\t5\n");
+              "svc\ta\\tb\\\\c\tc\t1969-12-31T23:59:00.000000Z\t{63}\t{1}\t{1}\t{1}\t{0}\t{0}"
+              "\t{0}\t{0}\t{5}\n");
     CHECK_STR(buf_cstr(&bt.users), "svc\tc\t1969-12-31T23:59:00.000000Z\t{-1}\n");
     batch_free(&bt);
     rollup_free(r);
@@ -121,35 +127,46 @@ static void test_large_sums(void)
     rollup_add(r, &m);
     struct batch bt = {0};
     render_text(r, &bt);
-    CHECK_STR(buf_cstr(&bt.rollups), "s\te\tc\t2025-11-21T10:00:00.000000Z\t3\t1\t9007199254740991"
-                                     "\t8.1129638414606664e+31\t1\t0\t0\t0\t5\n");
-    CHECK_STR(buf_cstr(&bt.flags),
-              "s\te\tf\tx\t2025-11-21T10:00:00.000000Z\t3\t1\t9007199254740991\t1\t0\n");
+    CHECK_STR(buf_cstr(&bt.rollups), "s\te\tc\t2025-11-21T10:00:00.000000Z\t{3}\t{1}"
+                                     "\t{9007199254740991}\t{8.1129638414606664e+31}\t{1}\t{0}"
+                                     "\t{0}\t{0}\t{5}\n");
+    CHECK_STR(buf_cstr(&bt.flags), "s\te\tf\tx\t2025-11-21T10:00:00.000000Z\t{3}\t{1}"
+                                   "\t{9007199254740991}\t{1}\t{0}\n");
     batch_reset(&bt);
     rollup_add(r, &m);
     rollup_add(r, &m);
     render_text(r, &bt);
-    CHECK_STR(buf_cstr(&bt.rollups), "s\te\tc\t2025-11-21T10:00:00.000000Z\t3\t2\t18014398509481982"
-                                     "\t1.6225927682921333e+32\t2\t0\t0\t0\t10\n");
-    CHECK_STR(buf_cstr(&bt.flags),
-              "s\te\tf\tx\t2025-11-21T10:00:00.000000Z\t3\t2\t18014398509481982\t2\t0\n");
+    CHECK_STR(buf_cstr(&bt.rollups), "s\te\tc\t2025-11-21T10:00:00.000000Z\t{3}\t{2}"
+                                     "\t{18014398509481982}\t{1.6225927682921333e+32}\t{2}\t{0}"
+                                     "\t{0}\t{0}\t{10}\n");
+    CHECK_STR(buf_cstr(&bt.flags), "s\te\tf\tx\t2025-11-21T10:00:00.000000Z\t{3}\t{2}"
+                                   "\t{18014398509481982}\t{2}\t{0}\n");
     batch_free(&bt);
     rollup_free(r);
     json_decref(flags);
 }
 
-/* The requests column (6th in rollups, 7th in rollup_flags) summed over all rows. */
-static long sum_column(const struct buf *rows, int col)
+/* Column col of every row, an array ({1,2}), summed over all its elements and rows; *elements
+ * (when not NULL) gets the number of elements. */
+static long sum_column(const struct buf *rows, int col, long *elements)
 {
-    long total = 0;
+    long total = 0, n = 0;
     for (char *line = rows->data; line && line < rows->data + rows->len;) {
         char *nl = memchr(line, '\n', (size_t)(rows->data + rows->len - line));
         char *p = line;
         for (int c = 0; c < col; c++)
             p = strchr(p, '\t') + 1;
-        total += strtol(p, NULL, 10);
+        CHECK(*p == '{');
+        for (p++; *p != '}';) {
+            char *end;
+            total += strtol(p, &end, 10);
+            n++;
+            p = *end == ',' ? end + 1 : end;
+        }
         line = nl + 1;
     }
+    if (elements)
+        *elements = n;
     return total;
 }
 
@@ -172,10 +189,35 @@ static void test_many_keys(void)
     }
     struct batch bt = {0};
     render_text(r, &bt);
-    CHECK_INT(sum_column(&bt.rollups, 5), 20000);
+    /* One row per (endpoint, minute), each bucket that occurred in it once, the bucket numbers
+     * summing to those of the distinct (endpoint, minute, bucket) cells. */
+    static bool cell[500][7][64], flag_cell[500][64];
+    long cells = 0, bucket_sum = 0, flag_cells = 0, flag_bucket_sum = 0;
+    for (int i = 0; i < 20000; i++) {
+        int e = i % 500, m = i % 7, b = i & 63;
+        if (!cell[e][m][b]) {
+            cell[e][m][b] = true;
+            cells++;
+            bucket_sum += b;
+        }
+        /* An endpoint (i % 500) fixes both its flag values (i % 50, i % 2): two flag rows, the
+         * same cells (the minutes are all in one block). */
+        if (i % 4 && !flag_cell[e][b]) {
+            flag_cell[e][b] = true;
+            flag_cells++;
+            flag_bucket_sum += b;
+        }
+    }
+    long elements;
+    CHECK_INT(sum_column(&bt.rollups, 5, NULL), 20000);
+    CHECK_INT(sum_column(&bt.rollups, 4, &elements), bucket_sum);
+    CHECK_INT(elements, cells);
+    CHECK_INT(bt.n_rollups, 500 * 7);
     CHECK_INT(count_lines(&bt.rollups), (long long)bt.n_rollups);
     CHECK_INT(bt.n_users, 7);
-    CHECK_INT(sum_column(&bt.flags, 6), 2 * 15000);
+    CHECK_INT(sum_column(&bt.flags, 6, NULL), 2 * 15000);
+    CHECK_INT(sum_column(&bt.flags, 5, &elements), 2 * flag_bucket_sum);
+    CHECK_INT(elements, 2 * flag_cells);
     CHECK_INT(count_lines(&bt.flags), (long long)bt.n_flags);
     /* All minutes are in one block: one users row per (flag, value) pair that occurred. */
     CHECK_INT(bt.n_flag_users, 50 + 2);
@@ -270,17 +312,17 @@ static void test_flags(void)
     render_text(r, &bt);
     CHECK_INT(bt.n_flags, 8);
     CHECK_INT(count_lines(&bt.flags), 8);
-    /* service, endpoint, flag, value, block, bucket, requests, instructions, latency_n,
-     * latency_us; commits c1 and c2 share rows. */
+    /* service, endpoint, flag, value, block, buckets, requests, instructions, latency_n,
+     * latency_us (the last five as arrays over the buckets); commits c1 and c2 share rows. */
     CHECK_STR(buf_cstr(&bt.flags),
-              "web\tfeed\tbeta\ttrue\t2025-11-21T10:00:00.000000Z\t1\t2\t400\t1\t10\n"
-              "web\tfeed\tcohort\t3\t2025-11-21T10:00:00.000000Z\t1\t1\t100\t1\t10\n"
-              "web\tfeed\tratio\t0.25\t2025-11-21T10:00:00.000000Z\t1\t1\t100\t1\t10\n"
-              "web\tfeed\tranker\tv2\t2025-11-21T10:00:00.000000Z\t1\t1\t100\t1\t10\n"
-              "web\tfeed\tranker\tv1\t2025-11-21T10:00:00.000000Z\t1\t1\t300\t0\t0\n"
-              "web\tfeed\tbeta\tfalse\t2025-11-21T10:10:00.000000Z\t1\t1\t7\t1\t1\n"
-              "web\tother\tbeta\ttrue\t2025-11-21T10:00:00.000000Z\t1\t1\t5\t1\t2\n"
-              "web\tother\tranker\tv1\t2025-11-21T10:00:00.000000Z\t1\t1\t5\t1\t2\n");
+              "web\tfeed\tbeta\ttrue\t2025-11-21T10:00:00.000000Z\t{1}\t{2}\t{400}\t{1}\t{10}\n"
+              "web\tfeed\tcohort\t3\t2025-11-21T10:00:00.000000Z\t{1}\t{1}\t{100}\t{1}\t{10}\n"
+              "web\tfeed\tratio\t0.25\t2025-11-21T10:00:00.000000Z\t{1}\t{1}\t{100}\t{1}\t{10}\n"
+              "web\tfeed\tranker\tv2\t2025-11-21T10:00:00.000000Z\t{1}\t{1}\t{100}\t{1}\t{10}\n"
+              "web\tfeed\tranker\tv1\t2025-11-21T10:00:00.000000Z\t{1}\t{1}\t{300}\t{0}\t{0}\n"
+              "web\tfeed\tbeta\tfalse\t2025-11-21T10:10:00.000000Z\t{1}\t{1}\t{7}\t{1}\t{1}\n"
+              "web\tother\tbeta\ttrue\t2025-11-21T10:00:00.000000Z\t{1}\t{1}\t{5}\t{1}\t{2}\n"
+              "web\tother\tranker\tv1\t2025-11-21T10:00:00.000000Z\t{1}\t{1}\t{5}\t{1}\t{2}\n");
     /* service, flag, value, block, distinct user hashes in order (endpoints merged) */
     CHECK_INT(bt.n_flag_users, 6);
     CHECK_STR(buf_cstr(&bt.flag_users), "web\tbeta\ttrue\t2025-11-21T10:00:00.000000Z\t{1,65}\n"
@@ -290,7 +332,7 @@ static void test_flags(void)
                                         "web\tranker\tv1\t2025-11-21T10:00:00.000000Z\t{1,65}\n"
                                         "web\tbeta\tfalse\t2025-11-21T10:10:00.000000Z\t{1}\n");
     /* The flag-less sample is in the ordinary rollups all the same. */
-    CHECK_INT(sum_column(&bt.rollups, 5), 5);
+    CHECK_INT(sum_column(&bt.rollups, 5, NULL), 5);
     /* Sealed: a second render adds nothing. */
     size_t len = bt.flags.len;
     render_text(r, &bt);
@@ -342,7 +384,8 @@ static void test_flag_escaping_and_negative_times(void)
         render_text(r, &bt);
         char want[256];
         snprintf(want, sizeof(want),
-                 "svc\te\\\\p\t%s\t1969-12-31T23:50:00.000000Z\t63\t1\t1\t0\t0\n", cases[i].row);
+                 "svc\te\\\\p\t%s\t1969-12-31T23:50:00.000000Z\t{63}\t{1}\t{1}\t{0}\t{0}\n",
+                 cases[i].row);
         CHECK_STR(buf_cstr(&bt.flags), want);
         snprintf(want, sizeof(want), "svc\t%s\t1969-12-31T23:50:00.000000Z\t{-1}\n", cases[i].row);
         CHECK_STR(buf_cstr(&bt.flag_users), want);
