@@ -19,7 +19,7 @@ struct flags_load {
     const char *service;
     struct detector_flags_data *fd;
     struct load_names names; /* value key -> index into fd->values */
-    char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN], buckets[8];
+    char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN];
     char *err;
     size_t errlen;
 };
@@ -124,26 +124,6 @@ static void add_sums(struct flags_load *l, long k, const char *name, int b, doub
     v->samples += req;
 }
 
-/* Rows not merged yet, grouped in PostgreSQL. */
-static int load_rows(struct flags_load *l)
-{
-    const char *params[] = {l->service, l->from, l->to, l->buckets};
-    PGresult *res =
-        db_query(l->conn,
-                 "SELECT flag, value, endpoint, bucket % $4::int, sum(requests),"
-                 " sum(instructions) FROM rollup_flag_buckets WHERE service = $1 AND block >="
-                 " $2 AND block < $3 GROUP BY 1, 2, 3, 4",
-                 4, params, l->err, l->errlen);
-    if (!res)
-        return -1;
-    for (int i = 0; i < PQntuples(res); i++)
-        add_sums(l, find_value(l, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)),
-                 PQgetvalue(res, i, 2), atoi(PQgetvalue(res, i, 3)),
-                 strtod(PQgetvalue(res, i, 4), NULL), strtod(PQgetvalue(res, i, 5), NULL));
-    PQclear(res);
-    return 0;
-}
-
 /* A text column of a binary result as a C string (at most SAMPLE_ENDPOINT_MAX bytes). */
 static const char *bin_text(PGresult *res, int row, int col, char *out, size_t outlen)
 {
@@ -155,15 +135,12 @@ static const char *bin_text(PGresult *res, int row, int col, char *out, size_t o
     return out;
 }
 
-/* Merged blocks: bucket arrays, summed here. */
-static int load_blocks(struct flags_load *l)
+/* Rows of rollup_flags (not merged yet: a row per key and batch) or rollup_flag_blocks
+ * (merged): bucket arrays, summed here. */
+static int load_table(struct flags_load *l, const char *sql, const char *table)
 {
     const char *params[] = {l->service, l->from, l->to};
-    PGresult *res = db_query_binary(l->conn,
-                                    "SELECT flag, value, endpoint, buckets, requests, instructions"
-                                    " FROM rollup_flag_blocks WHERE service = $1 AND block >= $2"
-                                    " AND block < $3",
-                                    3, params, l->err, l->errlen);
+    PGresult *res = db_query_binary(l->conn, sql, 3, params, l->err, l->errlen);
     if (!res)
         return -1;
     int rc = 0;
@@ -171,8 +148,7 @@ static int load_blocks(struct flags_load *l)
         char flag[80], value[80], endpoint[320];
         double a[3][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions */
         int n;
-        if ((rc = load_bucket_arrays(res, i, 3, 3, a, &n, "rollup_flag_blocks", l->err,
-                                     l->errlen)) < 0)
+        if ((rc = load_bucket_arrays(res, i, 3, 3, a, &n, table, l->err, l->errlen)) < 0)
             break;
         long k = find_value(l, bin_text(res, i, 0, flag, sizeof(flag)),
                             bin_text(res, i, 1, value, sizeof(value)));
@@ -187,7 +163,15 @@ static int load_blocks(struct flags_load *l)
 
 static int load_sums(struct flags_load *l)
 {
-    return load_rows(l) == 0 && load_blocks(l) == 0 ? 0 : -1;
+    static const char rows_sql[] = "SELECT flag, value, endpoint, buckets, requests, instructions"
+                                   " FROM rollup_flags WHERE service = $1 AND block >= $2 AND"
+                                   " block < $3";
+    static const char blocks_sql[] = "SELECT flag, value, endpoint, buckets, requests,"
+                                     " instructions FROM rollup_flag_blocks WHERE service = $1"
+                                     " AND block >= $2 AND block < $3";
+    if (load_table(l, rows_sql, "rollup_flags") < 0)
+        return -1;
+    return load_table(l, blocks_sql, "rollup_flag_blocks");
 }
 
 static int load_value_users(struct flags_load *l)
@@ -235,7 +219,6 @@ int detector_flags_load(PGconn *conn, const struct detector_params *p, const cha
         .conn = conn, .p = p, .service = service, .fd = out, .err = err, .errlen = errlen};
     util_format_ts(from_us, l.from);
     util_format_ts(to_us, l.to);
-    snprintf(l.buckets, sizeof(l.buckets), "%d", p->buckets);
     if (detector_read_begin(conn, err, errlen) < 0)
         return -1;
     bool ok =

@@ -85,10 +85,10 @@ static int load_clean(struct span_load *l)
                                  &l->first_unclean, l->err, l->errlen);
 }
 
-/* $1 service, $2 from, $3 to, $4 clean blocks, $5 B, $6 the minute tables' lower bound. */
+/* $1 service, $2 from, $3 to, $4 clean blocks, $5 the minute tables' lower bound. */
 struct span_params {
-    char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN], min_lo[UTIL_TS_BUFLEN], buckets[8];
-    const char *v[6];
+    char from[UTIL_TS_BUFLEN], to[UTIL_TS_BUFLEN], min_lo[UTIL_TS_BUFLEN];
+    const char *v[5];
 };
 
 static void span_params_init(struct span_load *l, struct span_params *q)
@@ -96,8 +96,7 @@ static void span_params_init(struct span_load *l, struct span_params *q)
     util_format_ts(l->s->from_us, q->from);
     util_format_ts(l->s->to_us, q->to);
     util_format_ts(l->first_unclean, q->min_lo);
-    snprintf(q->buckets, sizeof(q->buckets), "%d", l->p->buckets);
-    const char *v[] = {l->service, q->from, q->to, buf_cstr(&l->clean), q->buckets, q->min_lo};
+    const char *v[] = {l->service, q->from, q->to, buf_cstr(&l->clean), q->min_lo};
     memcpy(q->v, v, sizeof(v));
 }
 
@@ -113,35 +112,12 @@ static void add_sums(struct span_load *l, struct detector_span_endpoint *e, int 
     l->s->samples += req;
 }
 
-static int load_minutes(struct span_load *l)
-{
-    static const char sql[] =
-        "SELECT endpoint, bucket % $5::int, sum(requests), sum(instructions), sum(latency_n),"
-        " sum(latency_us) FROM rollup_buckets WHERE service = $1 AND minute >= $2 AND minute < $3"
-        " AND NOT (regressd_block_of(minute) = ANY ($4::timestamptz[])) GROUP BY 1, 2";
-    struct span_params q;
-    span_params_init(l, &q);
-    const char *v[] = {q.v[0], q.v[5], q.v[2], q.v[3], q.v[4]};
-    PGresult *res = db_query(l->conn, sql, 5, v, l->err, l->errlen);
-    if (!res)
-        return -1;
-    for (int i = 0; i < PQntuples(res); i++) {
-        int b = atoi(PQgetvalue(res, i, 1));
-        if (b < 0 || b >= l->p->buckets)
-            continue;
-        add_sums(l, span_endpoint(l, PQgetvalue(res, i, 0)), b, strtod(PQgetvalue(res, i, 2), NULL),
-                 strtod(PQgetvalue(res, i, 3), NULL), strtod(PQgetvalue(res, i, 4), NULL),
-                 strtod(PQgetvalue(res, i, 5), NULL));
-    }
-    PQclear(res);
-    return 0;
-}
-
-static int add_block_row(struct span_load *l, PGresult *res, int i)
+/* One row of rollups or rollup_blocks: the endpoint, then arrays aligned with its buckets. */
+static int add_row(struct span_load *l, PGresult *res, int i, const char *table)
 {
     double a[5][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions, latency_n, latency_us */
     int n;
-    if (load_bucket_arrays(res, i, 1, 5, a, &n, "rollup_blocks", l->err, l->errlen) < 0)
+    if (load_bucket_arrays(res, i, 1, 5, a, &n, table, l->err, l->errlen) < 0)
         return -1;
     struct detector_span_endpoint *e = span_endpoint(l, PQgetvalue(res, i, 0));
     for (int k = 0; k < n; k++) {
@@ -152,6 +128,33 @@ static int add_block_row(struct span_load *l, PGresult *res, int i)
     return 0;
 }
 
+/* Runs a binary query of rows (add_row) and adds them up. */
+static int load_rows(struct span_load *l, const char *sql, int n, const char *const *v,
+                     const char *table)
+{
+    PGresult *res = db_query_binary(l->conn, sql, n, v, l->err, l->errlen);
+    if (!res)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+        rc = add_row(l, res, i, table);
+    PQclear(res);
+    return rc;
+}
+
+/* Blocks not clean, from the minute table: a row per (endpoint, commit, minute) and batch. */
+static int load_minutes(struct span_load *l)
+{
+    static const char sql[] =
+        "SELECT endpoint, buckets, requests, instructions, latency_n, latency_us FROM rollups"
+        " WHERE service = $1 AND minute >= $2 AND minute < $3 AND NOT (regressd_block_of(minute)"
+        " = ANY ($4::timestamptz[]))";
+    struct span_params q;
+    span_params_init(l, &q);
+    const char *v[] = {q.v[0], q.v[4], q.v[2], q.v[3]};
+    return load_rows(l, sql, 4, v, "rollups");
+}
+
 static int load_blocks(struct span_load *l)
 {
     static const char sql[] =
@@ -160,14 +163,7 @@ static int load_blocks(struct span_load *l)
         " ($4::timestamptz[])";
     struct span_params q;
     span_params_init(l, &q);
-    PGresult *res = db_query_binary(l->conn, sql, 4, q.v, l->err, l->errlen);
-    if (!res)
-        return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
-        rc = add_block_row(l, res, i);
-    PQclear(res);
-    return rc;
+    return load_rows(l, sql, 4, q.v, "rollup_blocks");
 }
 
 static int load_users(struct span_load *l)
@@ -179,8 +175,7 @@ static int load_users(struct span_load *l)
         " AND block = ANY ($4::timestamptz[])";
     struct span_params q;
     span_params_init(l, &q);
-    const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[3], q.v[5]};
-    PGresult *res = db_query_binary(l->conn, sql, 5, v, l->err, l->errlen);
+    PGresult *res = db_query_binary(l->conn, sql, 5, q.v, l->err, l->errlen);
     if (!res)
         return -1;
     struct uset all;

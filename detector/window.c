@@ -107,26 +107,56 @@ static void free_totals(struct load *l)
     free(l->other);
 }
 
-/* A row (kind 0 baseline, 1 candidate, 2 any other commit; block; bucket; sums). */
-static int store_total(struct load *l, PGresult *res, int i)
+/* Adds the sums of one (kind 0 baseline, 1 candidate, 2 any other commit; block; bucket). */
+static int add_total(struct load *l, int kind, int64_t blk, int b, double req, double ins,
+                     double lat_n, double lat_us)
 {
-    int kind = atoi(PQgetvalue(res, i, 0));
-    int64_t blk = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-    int b = atoi(PQgetvalue(res, i, 2));
     int64_t k = (blk - l->d->win.base_from) / DETECTOR_BLOCK_US;
     if (k < 0 || (size_t)k >= l->nblocks || b < 0 || b >= l->p->buckets || kind < 0 || kind > 2) {
         snprintf(l->err, l->errlen, "rollup totals: block or bucket out of range");
         return -1;
     }
     if (kind == 2) {
-        l->other[k] += strtod(PQgetvalue(res, i, 3), NULL);
+        l->other[k] += req;
         return 0;
     }
     size_t at = (size_t)k * DETECTOR_MAX_BUCKETS + (size_t)b;
-    l->req[kind][at] = strtod(PQgetvalue(res, i, 3), NULL);
-    l->ins[kind][at] = strtod(PQgetvalue(res, i, 4), NULL);
-    l->lat_n[kind][at] = strtod(PQgetvalue(res, i, 5), NULL);
-    l->lat_us[kind][at] = strtod(PQgetvalue(res, i, 6), NULL);
+    l->req[kind][at] += req;
+    l->ins[kind][at] += ins;
+    l->lat_n[kind][at] += lat_n;
+    l->lat_us[kind][at] += lat_us;
+    return 0;
+}
+
+/* A row of rollup_block_totals, grouped (kind, block, bucket, sums). */
+static int store_total(struct load *l, PGresult *res, int i)
+{
+    return add_total(l, atoi(PQgetvalue(res, i, 0)), strtoll(PQgetvalue(res, i, 1), NULL, 10),
+                     atoi(PQgetvalue(res, i, 2)), strtod(PQgetvalue(res, i, 3), NULL),
+                     strtod(PQgetvalue(res, i, 4), NULL), strtod(PQgetvalue(res, i, 5), NULL),
+                     strtod(PQgetvalue(res, i, 6), NULL));
+}
+
+/* A rollups row of a block not compacted, binary: kind (int4), block (int8 µs), then the bucket
+ * arrays (buckets, requests, instructions, latency_n, latency_us). */
+static int store_minute_row(struct load *l, PGresult *res, int i)
+{
+    double a[5][DETECTOR_MAX_BUCKETS];
+    int n;
+    if (PQgetlength(res, i, 0) != 4 || PQgetlength(res, i, 1) != 8) {
+        snprintf(l->err, l->errlen, "rollups: unexpected column types");
+        return -1;
+    }
+    if (load_bucket_arrays(res, i, 2, 5, a, &n, "rollups", l->err, l->errlen) < 0)
+        return -1;
+    int kind = (int)load_be32(PQgetvalue(res, i, 0));
+    int64_t blk = load_be64(PQgetvalue(res, i, 1));
+    for (int k = 0; k < n; k++) {
+        int b = (int)a[0][k];
+        if (b >= 0 && b < DETECTOR_MAX_BUCKETS &&
+            add_total(l, kind, blk, b % l->p->buckets, a[1][k], a[2][k], a[3][k], a[4][k]) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -134,25 +164,34 @@ static int store_total(struct load *l, PGresult *res, int i)
  * candidate's traffic before the deploy time and the other commits' (a later deploy). */
 static int load_totals(struct load *l)
 {
-    static const char sql[] =
-        "SELECT kind, (extract(epoch FROM blk) * 1000000)::bigint, bkt, sum(requests),"
-        " sum(instructions), sum(latency_n), sum(latency_us) FROM (SELECT CASE \"commit\" WHEN"
-        " $3 THEN 1 WHEN $2 THEN 0 ELSE 2 END AS kind, regressd_block_of(minute) AS blk, bucket"
-        " % $4::int AS bkt, requests, instructions, latency_n, latency_us FROM rollup_buckets WHERE"
-        " service = $1 AND minute >= $7 AND minute < $6 AND NOT (regressd_block_of(minute) = ANY"
-        " ($5::timestamptz[])) UNION ALL SELECT CASE \"commit\" WHEN $3 THEN 1 WHEN $2 THEN 0"
-        " ELSE 2 END, block, bucket % $4::int, requests, instructions, latency_n, latency_us FROM"
-        " rollup_block_totals WHERE service = $1 AND block >= $8 AND block < $6 AND block = ANY"
-        " ($5::timestamptz[])) s GROUP BY 1, 2, 3";
+    static const char blocks_sql[] =
+        "SELECT CASE \"commit\" WHEN $3 THEN 1 WHEN $2 THEN 0 ELSE 2 END, (extract(epoch FROM"
+        " block) * 1000000)::bigint, bucket % $4::int, sum(requests), sum(instructions),"
+        " sum(latency_n), sum(latency_us) FROM rollup_block_totals WHERE service = $1 AND block >="
+        " $6 AND block < $5 AND block = ANY ($7::timestamptz[]) GROUP BY 1, 2, 3";
+    static const char minutes_sql[] =
+        "SELECT CASE \"commit\" WHEN $3 THEN 1 WHEN $2 THEN 0 ELSE 2 END, (extract(epoch FROM"
+        " regressd_block_of(minute)) * 1000000)::bigint, buckets, requests, instructions,"
+        " latency_n, latency_us FROM rollups WHERE service = $1 AND minute >= $5 AND minute < $4"
+        " AND NOT (regressd_block_of(minute) = ANY ($6::timestamptz[]))";
     struct qparams q;
     qparams_init(l, l->d->win.base_from, l->d->win.base_from, &q);
-    const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[3], q.v[4], q.v[5], q.v[6], q.v[8]};
-    PGresult *res = db_query(l->conn, sql, 8, v, l->err, l->errlen);
+    const char *bv[] = {q.v[0], q.v[1], q.v[2], q.v[3], q.v[5], q.v[8], q.v[4]};
+    PGresult *res = db_query(l->conn, blocks_sql, 7, bv, l->err, l->errlen);
     if (!res)
         return -1;
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++)
         rc = store_total(l, res, i);
+    PQclear(res);
+    if (rc < 0)
+        return -1;
+    const char *mv[] = {q.v[0], q.v[1], q.v[2], q.v[5], q.v[6], q.v[4]};
+    res = db_query_binary(l->conn, minutes_sql, 6, mv, l->err, l->errlen);
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+        rc = store_minute_row(l, res, i);
     PQclear(res);
     return rc;
 }
@@ -282,36 +321,13 @@ static size_t endpoint_index(struct load *l, const char *name)
     return i;
 }
 
-/* Blocks not clean, from the minute table, grouped in PostgreSQL. */
-static int load_endpoint_minutes(struct load *l)
-{
-    static const char sql[] =
-        "SELECT \"commit\" = $3, endpoint, bucket % $4::int, sum(requests), sum(instructions)"
-        " FROM rollup_buckets" WHERE_MINUTES " GROUP BY 1, 2, 3";
-    struct qparams q;
-    qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
-    PGresult *res = db_query(l->conn, sql, 8, q.v, l->err, l->errlen);
-    if (!res)
-        return -1;
-    for (int i = 0; i < PQntuples(res); i++) {
-        int side = PQgetvalue(res, i, 0)[0] == 't', b = atoi(PQgetvalue(res, i, 2));
-        if (b < 0 || b >= l->p->buckets)
-            continue;
-        size_t k = endpoint_index(l, PQgetvalue(res, i, 1)); /* may move d->endpoints */
-        struct detector_endpoint_data *e = &l->d->endpoints[k];
-        e->requests[side][b] += strtod(PQgetvalue(res, i, 3), NULL);
-        e->instructions[side][b] += strtod(PQgetvalue(res, i, 4), NULL);
-    }
-    PQclear(res);
-    return 0;
-}
-
-/* One block row: arrays aligned with its buckets. */
-static int add_block_row(struct load *l, PGresult *res, int i)
+/* One row of rollups or rollup_blocks: the candidate's or not, the endpoint, then arrays
+ * aligned with its buckets. */
+static int add_endpoint_row(struct load *l, PGresult *res, int i, const char *table)
 {
     double a[3][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions */
     int n, side = PQgetvalue(res, i, 0)[0] != 0;
-    if (load_bucket_arrays(res, i, 2, 3, a, &n, "rollup_blocks", l->err, l->errlen) < 0)
+    if (load_bucket_arrays(res, i, 2, 3, a, &n, table, l->err, l->errlen) < 0)
         return -1;
     size_t at = endpoint_index(l, PQgetvalue(res, i, 1)); /* may move d->endpoints */
     struct detector_endpoint_data *e = &l->d->endpoints[at];
@@ -325,6 +341,34 @@ static int add_block_row(struct load *l, PGresult *res, int i)
     return 0;
 }
 
+/* Runs a binary query of endpoint rows (add_endpoint_row) and adds them up. */
+static int load_endpoint_rows(struct load *l, const char *sql, int n, const char *const *v,
+                              const char *table)
+{
+    PGresult *res = db_query_binary(l->conn, sql, n, v, l->err, l->errlen);
+    if (!res)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+        rc = add_endpoint_row(l, res, i, table);
+    PQclear(res);
+    return rc;
+}
+
+/* Blocks not clean, from the minute table: a row per (endpoint, commit, minute) and batch. */
+static int load_endpoint_minutes(struct load *l)
+{
+    static const char sql[] =
+        "SELECT \"commit\" = $3, endpoint, buckets, requests, instructions FROM rollups"
+        " WHERE service = $1 AND minute < $5 AND ((\"commit\" = $2 AND minute >= $6) OR"
+        " (\"commit\" = $3 AND minute >= $7)) AND NOT (regressd_block_of(minute) = ANY"
+        " ($4::timestamptz[]))";
+    struct qparams q;
+    qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
+    const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[4], q.v[5], q.v[6], q.v[7]};
+    return load_endpoint_rows(l, sql, 7, v, "rollups");
+}
+
 /* Clean blocks, one row per (endpoint, commit, block), summed here (binary arrays). */
 static int load_endpoint_blocks(struct load *l)
 {
@@ -335,14 +379,7 @@ static int load_endpoint_blocks(struct load *l)
     struct qparams q;
     qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
     const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[4], q.v[5], q.v[8], q.v[9]};
-    PGresult *res = db_query_binary(l->conn, sql, 7, v, l->err, l->errlen);
-    if (!res)
-        return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
-        rc = add_block_row(l, res, i);
-    PQclear(res);
-    return rc;
+    return load_endpoint_rows(l, sql, 7, v, "rollup_blocks");
 }
 
 static int cmp_endpoints(const void *a, const void *b)
