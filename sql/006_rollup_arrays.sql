@@ -85,6 +85,11 @@ SELECT service, endpoint, flag, value, block, unnest(buckets) AS bucket,
        unnest(latency_n) AS latency_n, unnest(latency_us) AS latency_us
   FROM rollup_flags;
 
+-- User hashes are random 32-bit values: compression gains nothing but costs every insert a
+-- pglz pass over arrays of thousands of hashes. Stored out of line as they are instead.
+ALTER TABLE rollup_users ALTER COLUMN user_hashes SET STORAGE EXTERNAL;
+ALTER TABLE rollup_flag_users ALTER COLUMN user_hashes SET STORAGE EXTERNAL;
+
 -- As in 005, for the array rows: the DELETE returns rows of several batches, summed per bucket.
 CREATE OR REPLACE FUNCTION regressd_merge_flag_block(b timestamptz, services text[])
 RETURNS void LANGUAGE sql AS $$
