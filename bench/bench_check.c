@@ -8,14 +8,14 @@
  *  1. fills a fresh, migrated database with the rollups that N samples of one service with E
  *     endpoints (default 500) would leave: baseline commit c0 for the hour before the deploy,
  *     candidate c1 for the hour after, a 10-minute rolling deploy, a Zipf request mix
- *     (endpoint k gets 1/(k+1)), 64 user buckets; one rollup row per non-empty (endpoint,
- *     commit, minute, bucket) cell (the shape after ingest's batches are merged), and per
+ *     (endpoint k gets 1/(k+1)), 64 user buckets; one rollups row per (endpoint, commit,
+ *     minute) with its non-empty buckets (the shape after ingest's batches are merged), and per
  *     (commit, minute) the user hashes of about 4·U/120 active users out of U = N/20 (users
  *     come back in 4 of the 120 minutes). The rows come from SQL generate_series: pushing N
  *     samples through Kafka is bench_ingest's job, not this one's;
  *  2. fills the flag rollups of the same 13 blocks from those rows: 10 flags with 25 values
  *     (7 flags with two values near 50/50, one with 3, two with 4 values), one row per
- *     (endpoint, flag value, block, bucket) with requests (the value's share of the cell's
+ *     (endpoint, flag value, block) with, per bucket, requests (the value's share of the cell's
  *     requests, jittered ±10 % per cell; a flag's values add up to the cell's requests exactly)
  *     and the matching share of its instructions and latency, which is the shape compaction's
  *     merge leaves; and per (flag, value, block) the hashes of the block's users that have the
