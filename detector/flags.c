@@ -135,30 +135,23 @@ static const char *bin_text(PGresult *res, int row, int col, char *out, size_t o
     return out;
 }
 
-/* Rows of rollup_flags (not merged yet: a row per key and batch) or rollup_flag_blocks
- * (merged): bucket arrays, summed here. */
-static int load_table(struct flags_load *l, const char *sql, const char *table)
+/* A row of rollup_flags (not merged yet: a row per key and batch) or rollup_flag_blocks
+ * (merged): flag, value, endpoint, then bucket arrays. */
+static int add_row(void *ctx, PGresult *res, int i, const char *table)
 {
-    const char *params[] = {l->service, l->from, l->to};
-    PGresult *res = db_query_binary(l->conn, sql, 3, params, l->err, l->errlen);
-    if (!res)
+    struct flags_load *l = ctx;
+    char flag[80], value[80], endpoint[320];
+    double a[3][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions */
+    int n;
+    if (load_bucket_arrays(res, i, 3, 3, a, &n, table, l->err, l->errlen) < 0)
         return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-        char flag[80], value[80], endpoint[320];
-        double a[3][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions */
-        int n;
-        if ((rc = load_bucket_arrays(res, i, 3, 3, a, &n, table, l->err, l->errlen)) < 0)
-            break;
-        long k = find_value(l, bin_text(res, i, 0, flag, sizeof(flag)),
-                            bin_text(res, i, 1, value, sizeof(value)));
-        bin_text(res, i, 2, endpoint, sizeof(endpoint));
-        for (int j = 0; j < n; j++)
-            if (a[0][j] >= 0 && a[0][j] < DETECTOR_MAX_BUCKETS)
-                add_sums(l, k, endpoint, (int)a[0][j] % l->p->buckets, a[1][j], a[2][j]);
-    }
-    PQclear(res);
-    return rc;
+    long k = find_value(l, bin_text(res, i, 0, flag, sizeof(flag)),
+                        bin_text(res, i, 1, value, sizeof(value)));
+    bin_text(res, i, 2, endpoint, sizeof(endpoint));
+    for (int j = 0; j < n; j++)
+        if (a[0][j] >= 0 && a[0][j] < DETECTOR_MAX_BUCKETS)
+            add_sums(l, k, endpoint, (int)a[0][j] % l->p->buckets, a[1][j], a[2][j]);
+    return 0;
 }
 
 static int load_sums(struct flags_load *l)
@@ -169,9 +162,12 @@ static int load_sums(struct flags_load *l)
     static const char blocks_sql[] = "SELECT flag, value, endpoint, buckets, requests,"
                                      " instructions FROM rollup_flag_blocks WHERE service = $1"
                                      " AND block >= $2 AND block < $3";
-    if (load_table(l, rows_sql, "rollup_flags") < 0)
+    const char *params[] = {l->service, l->from, l->to};
+    if (load_binary_rows(l->conn, rows_sql, 3, params, add_row, l, "rollup_flags", l->err,
+                         l->errlen) < 0)
         return -1;
-    return load_table(l, blocks_sql, "rollup_flag_blocks");
+    return load_binary_rows(l->conn, blocks_sql, 3, params, add_row, l, "rollup_flag_blocks",
+                            l->err, l->errlen);
 }
 
 static int load_value_users(struct flags_load *l)

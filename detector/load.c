@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "regressd/db.h"
 #include "regressd/detector.h"
 #include "regressd/util.h"
 
@@ -72,6 +73,19 @@ int load_bucket_arrays(const PGresult *res, int row, int first, int ncols,
         *n = len;
     }
     return 0;
+}
+
+int load_binary_rows(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                     load_row_fn *row, void *ctx, const char *table, char *err, size_t errlen)
+{
+    PGresult *res = db_query_binary(conn, sql, nparams, params, err, errlen);
+    if (!res)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+        rc = row(ctx, res, i, table);
+    PQclear(res);
+    return rc;
 }
 
 int load_hashes(const char *p, int len, struct uset *a, struct uset *b, char *err, size_t errlen)

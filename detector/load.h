@@ -27,6 +27,13 @@ int load_bucket_arrays(const PGresult *res, int row, int first, int ncols,
                        double (*a)[LOAD_MAX_BUCKETS], int *n, const char *table, char *err,
                        size_t errlen);
 
+/* Runs sql with binary results and calls row(ctx, res, i, table) on each row in order, stopping
+ * at the first that fails; table names the rows in errors. 0, or -1 with err set (by the query,
+ * or by row through the caller's buffer). */
+typedef int load_row_fn(void *ctx, PGresult *res, int i, const char *table);
+int load_binary_rows(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                     load_row_fn *row, void *ctx, const char *table, char *err, size_t errlen);
+
 /* Adds the elements of an int4[] in binary format (user hashes) to a and, when b is not NULL,
  * to b. -1 with the reason for another shape or NULL elements. */
 int load_hashes(const char *p, int len, struct uset *a, struct uset *b, char *err, size_t errlen);

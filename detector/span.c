@@ -113,8 +113,9 @@ static void add_sums(struct span_load *l, struct detector_span_endpoint *e, int 
 }
 
 /* One row of rollups or rollup_blocks: the endpoint, then arrays aligned with its buckets. */
-static int add_row(struct span_load *l, PGresult *res, int i, const char *table)
+static int add_row(void *ctx, PGresult *res, int i, const char *table)
 {
+    struct span_load *l = ctx;
     double a[5][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions, latency_n, latency_us */
     int n;
     if (load_bucket_arrays(res, i, 1, 5, a, &n, table, l->err, l->errlen) < 0)
@@ -128,20 +129,6 @@ static int add_row(struct span_load *l, PGresult *res, int i, const char *table)
     return 0;
 }
 
-/* Runs a binary query of rows (add_row) and adds them up. */
-static int load_rows(struct span_load *l, const char *sql, int n, const char *const *v,
-                     const char *table)
-{
-    PGresult *res = db_query_binary(l->conn, sql, n, v, l->err, l->errlen);
-    if (!res)
-        return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
-        rc = add_row(l, res, i, table);
-    PQclear(res);
-    return rc;
-}
-
 /* Blocks not clean, from the minute table: a row per (endpoint, commit, minute) and batch. */
 static int load_minutes(struct span_load *l)
 {
@@ -152,7 +139,7 @@ static int load_minutes(struct span_load *l)
     struct span_params q;
     span_params_init(l, &q);
     const char *v[] = {q.v[0], q.v[4], q.v[2], q.v[3]};
-    return load_rows(l, sql, 4, v, "rollups");
+    return load_binary_rows(l->conn, sql, 4, v, add_row, l, "rollups", l->err, l->errlen);
 }
 
 static int load_blocks(struct span_load *l)
@@ -163,7 +150,7 @@ static int load_blocks(struct span_load *l)
         " ($4::timestamptz[])";
     struct span_params q;
     span_params_init(l, &q);
-    return load_rows(l, sql, 4, q.v, "rollup_blocks");
+    return load_binary_rows(l->conn, sql, 4, q.v, add_row, l, "rollup_blocks", l->err, l->errlen);
 }
 
 static int load_users(struct span_load *l)

@@ -139,15 +139,16 @@ static int store_total(struct load *l, PGresult *res, int i)
 
 /* A rollups row of a block not compacted, binary: kind (int4), block (int8 µs), then the bucket
  * arrays (buckets, requests, instructions, latency_n, latency_us). */
-static int store_minute_row(struct load *l, PGresult *res, int i)
+static int store_minute_row(void *ctx, PGresult *res, int i, const char *table)
 {
+    struct load *l = ctx;
     double a[5][DETECTOR_MAX_BUCKETS];
     int n;
     if (PQgetlength(res, i, 0) != 4 || PQgetlength(res, i, 1) != 8) {
-        snprintf(l->err, l->errlen, "rollups: unexpected column types");
+        snprintf(l->err, l->errlen, "%s: unexpected column types", table);
         return -1;
     }
-    if (load_bucket_arrays(res, i, 2, 5, a, &n, "rollups", l->err, l->errlen) < 0)
+    if (load_bucket_arrays(res, i, 2, 5, a, &n, table, l->err, l->errlen) < 0)
         return -1;
     int kind = (int)load_be32(PQgetvalue(res, i, 0));
     int64_t blk = load_be64(PQgetvalue(res, i, 1));
@@ -187,13 +188,8 @@ static int load_totals(struct load *l)
     if (rc < 0)
         return -1;
     const char *mv[] = {q.v[0], q.v[1], q.v[2], q.v[5], q.v[6], q.v[4]};
-    res = db_query_binary(l->conn, minutes_sql, 6, mv, l->err, l->errlen);
-    if (!res)
-        return -1;
-    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
-        rc = store_minute_row(l, res, i);
-    PQclear(res);
-    return rc;
+    return load_binary_rows(l->conn, minutes_sql, 6, mv, store_minute_row, l, "rollups", l->err,
+                            l->errlen);
 }
 
 /* ---- the per-request windows' side totals, and the per-user windows ---- */
@@ -323,8 +319,9 @@ static size_t endpoint_index(struct load *l, const char *name)
 
 /* One row of rollups or rollup_blocks: the candidate's or not, the endpoint, then arrays
  * aligned with its buckets. */
-static int add_endpoint_row(struct load *l, PGresult *res, int i, const char *table)
+static int add_endpoint_row(void *ctx, PGresult *res, int i, const char *table)
 {
+    struct load *l = ctx;
     double a[3][DETECTOR_MAX_BUCKETS]; /* buckets, requests, instructions */
     int n, side = PQgetvalue(res, i, 0)[0] != 0;
     if (load_bucket_arrays(res, i, 2, 3, a, &n, table, l->err, l->errlen) < 0)
@@ -341,20 +338,6 @@ static int add_endpoint_row(struct load *l, PGresult *res, int i, const char *ta
     return 0;
 }
 
-/* Runs a binary query of endpoint rows (add_endpoint_row) and adds them up. */
-static int load_endpoint_rows(struct load *l, const char *sql, int n, const char *const *v,
-                              const char *table)
-{
-    PGresult *res = db_query_binary(l->conn, sql, n, v, l->err, l->errlen);
-    if (!res)
-        return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
-        rc = add_endpoint_row(l, res, i, table);
-    PQclear(res);
-    return rc;
-}
-
 /* Blocks not clean, from the minute table: a row per (endpoint, commit, minute) and batch. */
 static int load_endpoint_minutes(struct load *l)
 {
@@ -366,7 +349,7 @@ static int load_endpoint_minutes(struct load *l)
     struct qparams q;
     qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
     const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[4], q.v[5], q.v[6], q.v[7]};
-    return load_endpoint_rows(l, sql, 7, v, "rollups");
+    return load_binary_rows(l->conn, sql, 7, v, add_endpoint_row, l, "rollups", l->err, l->errlen);
 }
 
 /* Clean blocks, one row per (endpoint, commit, block), summed here (binary arrays). */
@@ -379,7 +362,8 @@ static int load_endpoint_blocks(struct load *l)
     struct qparams q;
     qparams_init(l, l->d->win.base_from, l->d->win.cand_from, &q);
     const char *v[] = {q.v[0], q.v[1], q.v[2], q.v[4], q.v[5], q.v[8], q.v[9]};
-    return load_endpoint_rows(l, sql, 7, v, "rollup_blocks");
+    return load_binary_rows(l->conn, sql, 7, v, add_endpoint_row, l, "rollup_blocks", l->err,
+                            l->errlen);
 }
 
 static int cmp_endpoints(const void *a, const void *b)
