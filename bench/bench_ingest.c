@@ -1,7 +1,7 @@
 /* bench_ingest: regressd's ingest throughput against the raw COPY ceiling, in one run.
  *
  *   bench_ingest [--samples K] [--per-message N] [--partitions P] [--compression CODEC]
- *                [--span DURATION] [--seed S] [--timeout SECS] [--regressd PATH]
+ *                [--endpoints E] [--span DURATION] [--seed S] [--timeout SECS] [--regressd PATH]
  *                [--keep-db] [-o KEY=VALUE]...
  *
  * Needs a PostgreSQL server in the PG* environment: run it under pg_virtualenv (scripts/bench.sh
@@ -75,6 +75,7 @@ static volatile sig_atomic_t interrupted;
 struct options {
     uint64_t samples;
     int per_message;
+    int endpoints;  /* per service; 0: the traffic generator's default */
     int partitions; /* 0: from samples and compression */
     const char *compression;
     int64_t span_us;
@@ -409,6 +410,14 @@ static const struct traffic_flag bench_flags[] = {
     {"new_cache", "on", NULL, 0.2},
 };
 
+/* Endpoints of the service: --endpoints, else the generator's default. */
+static int endpoints_of(const struct bench *b)
+{
+    struct traffic_config tc;
+    traffic_config_init(&tc);
+    return b->opt.endpoints > 0 ? b->opt.endpoints : tc.endpoints;
+}
+
 /* The same configuration for the producer and the ceiling, so both see the same bytes. */
 static struct traffic *traffic_open(const struct bench *b, char *err, size_t errlen)
 {
@@ -417,6 +426,8 @@ static struct traffic *traffic_open(const struct bench *b, char *err, size_t err
     tc.seed = b->opt.seed;
     tc.samples = b->opt.samples;
     tc.batch = b->opt.per_message;
+    if (b->opt.endpoints > 0)
+        tc.endpoints = b->opt.endpoints;
     tc.start_us = b->start_us;
     tc.end_us = b->end_us;
     tc.users = 100000;
@@ -1232,10 +1243,10 @@ static void print_report(const struct bench *b)
     printf("\n== regressd ingest bench: %ld CPU(s), PostgreSQL %d.%d, librdkafka %s\n",
            sysconf(_SC_NPROCESSORS_ONLN), server / 10000, server % 10000, rd_kafka_version_str());
     printf("  samples (K)                  %llu in %llu messages of %d, %.0f B/sample, %.1f MB; "
-           "%d partitions, compression %s; event times over %.0f min\n",
+           "%d partitions, compression %s; event times over %.0f min; %d endpoints\n",
            (unsigned long long)p->samples, (unsigned long long)p->messages, b->opt.per_message,
            (double)p->bytes / k, (double)p->bytes / 1e6, b->opt.partitions, b->opt.compression,
-           (double)(b->end_us - b->start_us) / 60e6);
+           (double)(b->end_us - b->start_us) / 60e6, endpoints_of(b));
     print_config(b);
     printf("  producer                     %.0f samples/s, %.1f MB/s (%.2f s, of which generating "
            "%.2f s)\n",
@@ -1297,6 +1308,7 @@ static void usage(FILE *out)
             "  --partitions P       topic partitions (default: enough for the mock's ~5 MiB "
             "each)\n"
             "  --compression C      producer compression: none, lz4, zstd, ... (default none)\n"
+            "  --endpoints E        endpoints of the service (default: the traffic generator's)\n"
             "  --span DURATION      event times spread over this period (default 10m)\n"
             "  --seed S             traffic seed (default 1)\n"
             "  --timeout SECS       bound on producing and on draining (default 900)\n"
@@ -1332,6 +1344,11 @@ static int parse_option(struct options *o, int ch, const char *v)
             return -1;
         o->partitions = (int)u;
         return 0;
+    case 'e':
+        if (parse_u64(v, 1, 100000, &u) < 0)
+            return -1;
+        o->endpoints = (int)u;
+        return 0;
     case 'c':
         o->compression = v;
         return 0;
@@ -1364,6 +1381,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                                           {"per-message", required_argument, NULL, 'n'},
                                           {"partitions", required_argument, NULL, 'p'},
                                           {"compression", required_argument, NULL, 'c'},
+                                          {"endpoints", required_argument, NULL, 'e'},
                                           {"span", required_argument, NULL, 's'},
                                           {"seed", required_argument, NULL, 'S'},
                                           {"timeout", required_argument, NULL, 't'},
