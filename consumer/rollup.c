@@ -12,6 +12,7 @@
  * arrays (see rollup.h). */
 #include "rollup.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ struct sums {
     double instructions, instructions_sq, latency, latency_sq, db, cache;
 };
 
-/* A sums key's buckets: which are non-empty, and where their sums are in the table's pool. */
+/* A sums key's buckets (the table's buckets[i] for entries[i]): which are non-empty, and where
+ * their sums are in the table's pool. */
 struct buckets {
     uint64_t mask;               /* bit b: bucket b is non-empty */
     uint32_t at[ROLLUP_BUCKETS]; /* index into the table's sums (valid where mask has b) */
@@ -30,13 +32,10 @@ struct buckets {
 struct entry {
     uint32_t hash;
     uint32_t key_off, key_len;
-    union {
-        uint32_t buckets; /* sums tables: index into the table's buckets */
-        struct {
-            uint32_t *hashes;
-            size_t n, cap;
-        } u;
-    };
+    struct {
+        uint32_t *hashes;
+        size_t n, cap;
+    } u; /* users tables */
 };
 
 struct table {
@@ -45,9 +44,8 @@ struct table {
     uint64_t *slots; /* hash << 32 | (index + 1) into entries; 0 = empty */
     size_t n_slots;
     bool has_buckets;        /* a sums table */
-    struct buckets *buckets; /* sums tables: one per entry */
-    size_t n_buckets, cap_buckets;
-    struct sums *sums; /* sums tables: one per non-empty (entry, bucket) */
+    struct buckets *buckets; /* sums tables: one per entry, cap of them */
+    struct sums *sums;       /* sums tables: one per non-empty (entry, bucket) */
     size_t n_sums, cap_sums;
 };
 
@@ -76,7 +74,6 @@ static void table_clear(struct table *t, bool users)
         for (size_t i = 0; i < t->n; i++)
             free(t->entries[i].u.hashes);
     t->n = 0;
-    t->n_buckets = 0;
     t->n_sums = 0;
     if (t->slots)
         memset(t->slots, 0, t->n_slots * sizeof(*t->slots));
@@ -145,17 +142,13 @@ static struct entry *table_get(struct rollup *r, struct table *t, const struct b
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 1024;
         t->entries = xrealloc(t->entries, t->cap * sizeof(*t->entries));
+        if (t->has_buckets)
+            t->buckets = xrealloc(t->buckets, t->cap * sizeof(*t->buckets));
     }
+    if (t->has_buckets)
+        t->buckets[t->n].mask = 0;
     struct entry *e = &t->entries[t->n++];
     memset(e, 0, sizeof(*e));
-    if (t->has_buckets) {
-        if (t->n_buckets == t->cap_buckets) {
-            t->cap_buckets = t->cap_buckets ? t->cap_buckets * 2 : 256;
-            t->buckets = xrealloc(t->buckets, t->cap_buckets * sizeof(*t->buckets));
-        }
-        e->buckets = (uint32_t)t->n_buckets;
-        t->buckets[t->n_buckets++].mask = 0;
-    }
     e->hash = h;
     e->key_off = (uint32_t)r->arena.len;
     e->key_len = (uint32_t)key->len;
@@ -167,7 +160,7 @@ static struct entry *table_get(struct rollup *r, struct table *t, const struct b
 /* The sums of bucket b of a sums table's entry, created zeroed when missing. */
 static struct sums *bucket_sums(struct table *t, const struct entry *e, int b)
 {
-    struct buckets *k = &t->buckets[e->buckets];
+    struct buckets *k = &t->buckets[e - t->entries];
     uint64_t bit = UINT64_C(1) << b;
     if (k->mask & bit)
         return &t->sums[k->at[b]];
@@ -310,7 +303,7 @@ static void merge_table(struct rollup *dst, struct table *dt, const struct rollu
         buf_append(&dst->key, src->arena.data + se->key_off, se->key_len);
         struct entry *de = table_get(dst, dt, &dst->key);
         if (st->has_buckets) {
-            const struct buckets *sk = &st->buckets[se->buckets];
+            const struct buckets *sk = &st->buckets[i];
             for (uint64_t m = sk->mask; m; m &= m - 1) {
                 int b = __builtin_ctzll(m);
                 sums_merge(bucket_sums(dt, de, b), &st->sums[sk->at[b]]);
@@ -379,63 +372,28 @@ static void put_array_header(struct buf *out, size_t n, uint32_t type_oid, size_
 #define OID_INT8 20
 #define OID_FLOAT8 701
 
-static uint64_t f64_bits(double d)
-{
-    union {
-        double d;
-        uint64_t u;
-    } bits = {.d = d};
-    return bits.u;
-}
-
-/* Which sums column an array holds. */
-enum sums_column {
-    COL_REQUESTS,
-    COL_INSTR,
-    COL_INSTR_SQ,
-    COL_LAT_N,
-    COL_LAT,
-    COL_LAT_SQ,
-    COL_DB,
-    COL_CACHE
+/* A sums column as an array: where it is in struct sums, and its element type. Every sum is 8
+ * bytes, an int64 or a double, whose bits are the binary form of int8 or float8. */
+struct sums_column {
+    size_t offset;
+    uint32_t type_oid;
 };
+_Static_assert(sizeof(int64_t) == 8 && sizeof(double) == 8, "every sum is 8 bytes");
 
-/* One array field: the column `col` of each non-empty bucket of k, in bucket order. */
+#define SUMS_COLUMN(field, oid)                                                                    \
+    {                                                                                              \
+        offsetof(struct sums, field), oid                                                          \
+    }
+
+/* One array field: column c of each non-empty bucket of k, in bucket order. */
 static void put_sums_array(struct buf *out, const struct table *t, const struct buckets *k,
-                           size_t n, enum sums_column col)
+                           size_t n, const struct sums_column *c)
 {
-    bool integer = col == COL_REQUESTS || col == COL_LAT_N;
-    put_array_header(out, n, integer ? OID_INT8 : OID_FLOAT8, 8);
+    put_array_header(out, n, c->type_oid, 8);
     buf_reserve(out, n * 12);
     for (uint64_t m = k->mask; m; m &= m - 1) {
-        const struct sums *s = &t->sums[k->at[__builtin_ctzll(m)]];
-        uint64_t v = 0;
-        switch (col) {
-        case COL_REQUESTS:
-            v = (uint64_t)s->requests;
-            break;
-        case COL_INSTR:
-            v = f64_bits(s->instructions);
-            break;
-        case COL_INSTR_SQ:
-            v = f64_bits(s->instructions_sq);
-            break;
-        case COL_LAT_N:
-            v = (uint64_t)s->latency_n;
-            break;
-        case COL_LAT:
-            v = f64_bits(s->latency);
-            break;
-        case COL_LAT_SQ:
-            v = f64_bits(s->latency_sq);
-            break;
-        case COL_DB:
-            v = f64_bits(s->db);
-            break;
-        case COL_CACHE:
-            v = f64_bits(s->cache);
-            break;
-        }
+        uint64_t v;
+        memcpy(&v, (const char *)&t->sums[k->at[__builtin_ctzll(m)]] + c->offset, sizeof(v));
         put_be(out, 8, 4);
         put_be(out, v, 8);
     }
@@ -444,11 +402,11 @@ static void put_sums_array(struct buf *out, const struct table *t, const struct 
 /* Rows of a sums table: the key's n strings and its time, the non-empty buckets as an int2[],
  * then one array per column in cols, aligned with the buckets. */
 static void render_bucket_rows(struct rollup *r, const struct table *t, int n,
-                               const enum sums_column *cols, int ncols, struct buf *out)
+                               const struct sums_column *cols, int ncols, struct buf *out)
 {
     for (size_t i = 0; i < t->n; i++) {
         const struct entry *e = &t->entries[i];
-        const struct buckets *k = &t->buckets[e->buckets];
+        const struct buckets *k = &t->buckets[i];
         size_t nb = (size_t)__builtin_popcountll(k->mask);
         put_key_columns(out, n + 2 + ncols, r->arena.data + e->key_off, n);
         put_array_header(out, nb, OID_INT2, 2);
@@ -458,20 +416,28 @@ static void render_bucket_rows(struct rollup *r, const struct table *t, int n,
             put_be(out, (uint64_t)__builtin_ctzll(m), 2);
         }
         for (int c = 0; c < ncols; c++)
-            put_sums_array(out, t, k, nb, cols[c]);
+            put_sums_array(out, t, k, nb, &cols[c]);
     }
 }
 
 static void render_sums(struct rollup *r, struct buf *out)
 {
-    static const enum sums_column cols[] = {COL_REQUESTS, COL_INSTR,  COL_INSTR_SQ, COL_LAT_N,
-                                            COL_LAT,      COL_LAT_SQ, COL_DB,       COL_CACHE};
+    static const struct sums_column cols[] = {SUMS_COLUMN(requests, OID_INT8),
+                                              SUMS_COLUMN(instructions, OID_FLOAT8),
+                                              SUMS_COLUMN(instructions_sq, OID_FLOAT8),
+                                              SUMS_COLUMN(latency_n, OID_INT8),
+                                              SUMS_COLUMN(latency, OID_FLOAT8),
+                                              SUMS_COLUMN(latency_sq, OID_FLOAT8),
+                                              SUMS_COLUMN(db, OID_FLOAT8),
+                                              SUMS_COLUMN(cache, OID_FLOAT8)};
     render_bucket_rows(r, &r->sums, 3, cols, REGRESSD_ARRAY_LEN(cols), out);
 }
 
 static void render_flag_sums(struct rollup *r, struct buf *out)
 {
-    static const enum sums_column cols[] = {COL_REQUESTS, COL_INSTR, COL_LAT_N, COL_LAT};
+    static const struct sums_column cols[] = {
+        SUMS_COLUMN(requests, OID_INT8), SUMS_COLUMN(instructions, OID_FLOAT8),
+        SUMS_COLUMN(latency_n, OID_INT8), SUMS_COLUMN(latency, OID_FLOAT8)};
     render_bucket_rows(r, &r->flags, 4, cols, REGRESSD_ARRAY_LEN(cols), out);
 }
 

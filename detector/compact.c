@@ -26,10 +26,9 @@ static const char *const compact_sql[] = {
     " BY bucket), array_agg(db ORDER BY bucket), array_agg(ca ORDER BY bucket) FROM (SELECT"
     " service, endpoint, \"commit\", bucket, sum(requests) r, sum(instructions) i,"
     " sum(instructions_sq) i2, sum(latency_n) ln, sum(latency_us) l, sum(latency_sq) l2,"
-    " sum(db_us) db, sum(cache_us) ca FROM rollup_buckets WHERE service = ANY ($2::text[]) AND "
-    "minute >="
-    " $1 AND minute < $1::timestamptz + interval '10 minutes' GROUP BY service, endpoint,"
-    " \"commit\", bucket) s GROUP BY service, endpoint, \"commit\"",
+    " sum(db_us) db, sum(cache_us) ca FROM rollup_buckets WHERE service = ANY ($2::text[])"
+    " AND minute >= $1 AND minute < $1::timestamptz + interval '10 minutes' GROUP BY service,"
+    " endpoint, \"commit\", bucket) s GROUP BY service, endpoint, \"commit\"",
     "INSERT INTO rollup_block_totals SELECT service, \"commit\", block, u.b, sum(u.r), sum(u.i),"
     " sum(u.ln), sum(u.l) FROM rollup_blocks, unnest(buckets, requests, instructions, latency_n,"
     " latency_us) AS u(b, r, i, ln, l) WHERE block = $1 AND service = ANY ($2::text[]) GROUP BY"
