@@ -7,6 +7,7 @@
 
 #include "../../detector/uset.h"
 #include "check.h"
+#include "detector_fixture.h"
 #include "regressd/detector.h"
 
 #define B 64
@@ -14,19 +15,8 @@
 
 static void params(struct detector_params *p)
 {
-    memset(p, 0, sizeof(*p));
-    stats_rule_default(&p->rule);
-    p->buckets = B;
-    p->baseline_window_us = 3600LL * 1000000;
-    p->candidate_window_us = 3600LL * 1000000;
+    fixture_params(p, B);
     p->settle_us = 180LL * 1000000;
-}
-
-/* Deterministic noise in [-1, 1]. */
-static double noise(unsigned *state)
-{
-    *state = *state * 1103515245u + 12345u;
-    return ((double)((*state >> 8) & 0xffff) / 32767.5) - 1.0;
 }
 
 /* Fills one side of an endpoint: `requests` per bucket, cost per request `cost` with a 5 %
@@ -36,7 +26,7 @@ static void fill(struct detector_endpoint_data *e, int side, double requests, do
 {
     for (int b = 0; b < B; b++) {
         e->requests[side][b] = requests;
-        e->instructions[side][b] = requests * cost * (1.0 + cv * noise(&seed));
+        e->instructions[side][b] = requests * cost * (1.0 + cv * fixture_noise(&seed));
     }
 }
 
@@ -89,18 +79,6 @@ static struct detector_report *run(struct detector_params *p, struct detector_da
     struct detector_report *r = detector_check(p, d, "web", err, sizeof(err));
     CHECK_MSG(r != NULL, "%s", err);
     return r;
-}
-
-static const struct detector_result *find(const struct detector_report *r, const char *endpoint,
-                                          enum detector_metric m)
-{
-    for (size_t i = 0; i < r->n_results; i++) {
-        const struct detector_result *res = &r->results[i];
-        if (res->metric == m && ((!endpoint && !res->endpoint) ||
-                                 (endpoint && res->endpoint && !strcmp(endpoint, res->endpoint))))
-            return res;
-    }
-    return NULL;
 }
 
 /* Every number in v is finite, and v survives a strict round trip through text. */
@@ -339,7 +317,7 @@ static void test_verdict_rule(void)
     for (int b = 0; b < B; b++)
         d.side[1].latency_us[b] *= 1.5;
     struct detector_report *r = run(&p, &d);
-    const struct detector_result *lat = find(r, NULL, DETECTOR_LATENCY);
+    const struct detector_result *lat = fixture_find(r, NULL, DETECTOR_LATENCY);
     CHECK(lat && lat->res.verdict == STATS_REGRESSION && !lat->gates);
     CHECK(r->verdict == STATS_NO_CHANGE);
     detector_report_free(r);
@@ -349,9 +327,9 @@ static void test_verdict_rule(void)
     double mixed[] = {0.8, 1.05};
     make_data(&d, 2, mixed, 0.0);
     r = run(&p, &d);
-    const struct detector_result *pu = find(r, NULL, DETECTOR_PER_USER);
+    const struct detector_result *pu = fixture_find(r, NULL, DETECTOR_PER_USER);
     CHECK(pu && pu->res.verdict == STATS_IMPROVEMENT);
-    CHECK(find(r, "ep1", DETECTOR_PER_REQUEST)->res.verdict == STATS_REGRESSION);
+    CHECK(fixture_find(r, "ep1", DETECTOR_PER_REQUEST)->res.verdict == STATS_REGRESSION);
     CHECK(r->verdict == STATS_REGRESSION);
     CHECK(r->verdict_reason && strstr(r->verdict_reason, "ep1"));
     detector_report_free(r);
@@ -368,7 +346,7 @@ static void test_empty_bucket(void)
     make_data(&d, 2, f, 0.05);
     d.endpoints[0].requests[1][5] = d.endpoints[0].instructions[1][5] = 0;
     struct detector_report *r = run(&p, &d);
-    const struct detector_result *e0 = find(r, "ep0", DETECTOR_PER_REQUEST);
+    const struct detector_result *e0 = fixture_find(r, "ep0", DETECTOR_PER_REQUEST);
     CHECK(e0 && e0->res.cmp.ok && e0->in.cand.nonempty == B - 1);
     CHECK(e0->res.verdict == STATS_NO_CHANGE);
     detector_report_free(r);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "detector_fixture.h"
 #include "regressd/detector.h"
 
 #define B 64
@@ -23,23 +24,12 @@ static const char *const ep_name[NE] = {"ep0", "ep1", "ep2"};
 
 static void params(struct detector_params *p)
 {
-    memset(p, 0, sizeof(*p));
-    stats_rule_default(&p->rule);
-    p->buckets = B;
-    p->baseline_window_us = HOUR_US;
-    p->candidate_window_us = HOUR_US;
+    fixture_params(p, B);
     p->trend_coverage = 0.90;
     p->trend_max_endpoints = 50;
     p->flags_window_us = HOUR_US;
     p->flags_min_share = 0.01;
     p->flags_max_values = 200;
-}
-
-/* Deterministic noise in [-1, 1]. */
-static double noise(unsigned *state)
-{
-    *state = *state * 1103515245u + 12345u;
-    return ((double)((*state >> 8) & 0xffff) / 32767.5) - 1.0;
 }
 
 /* A group of users, per bucket. */
@@ -73,7 +63,7 @@ static void make_traffic(struct traffic *t, const struct group *g, size_t n)
             for (int b = 0; b < B; b++) {
                 t->requests[i][e][b] = g[i].requests[e];
                 t->instructions[i][e][b] =
-                    g[i].requests[e] * g[i].cost[e] * (1.0 + g[i].cv * noise(&seed));
+                    g[i].requests[e] * g[i].cost[e] * (1.0 + g[i].cv * fixture_noise(&seed));
             }
         for (int b = 0; b < B; b++)
             t->users[i][b] = g[i].users;

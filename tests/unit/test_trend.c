@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "detector_fixture.h"
 #include "regressd/detector.h"
 
 #define B 64
@@ -17,11 +18,7 @@
 
 static void params(struct detector_params *p)
 {
-    memset(p, 0, sizeof(*p));
-    stats_rule_default(&p->rule);
-    p->buckets = B;
-    p->baseline_window_us = HOUR_US;
-    p->candidate_window_us = HOUR_US;
+    fixture_params(p, B);
     p->trend_coverage = 0.90;
     p->trend_max_endpoints = 50;
     p->trend_flag_shift = 0.05;
@@ -83,13 +80,6 @@ static void test_windows(void)
 
 /* ---- spans ---- */
 
-/* Deterministic noise in [-1, 1]. */
-static double noise(unsigned *state)
-{
-    *state = *state * 1103515245u + 12345u;
-    return ((double)((*state >> 8) & 0xffff) / 32767.5) - 1.0;
-}
-
 struct ep_spec {
     const char *name;
     double requests;     /* per bucket */
@@ -112,7 +102,7 @@ static void make_span(struct detector_span *s, int64_t from, const struct ep_spe
         e->name = xstrdup(eps[k].name);
         for (int b = 0; b < B; b++) {
             e->requests[b] = eps[k].requests;
-            e->instructions[b] = eps[k].instructions * (1.0 + eps[k].cv * noise(&seed));
+            e->instructions[b] = eps[k].instructions * (1.0 + eps[k].cv * fixture_noise(&seed));
             s->requests[b] += e->requests[b];
             s->instructions[b] += e->instructions[b];
         }
@@ -339,18 +329,6 @@ static void test_light(void)
 
 /* ---- through detector_check ---- */
 
-static const struct detector_result *find(const struct detector_report *r, const char *endpoint,
-                                          enum detector_metric m)
-{
-    for (size_t i = 0; i < r->n_results; i++) {
-        const struct detector_result *res = &r->results[i];
-        if (res->metric == m && ((!endpoint && !res->endpoint) ||
-                                 (endpoint && res->endpoint && !strcmp(endpoint, res->endpoint))))
-            return res;
-    }
-    return NULL;
-}
-
 /* Light endpoints are not compared but counted; the per-user result is the spans' instructions
  * per distinct user; a +20 % endpoint is a regression of the trend. */
 static void test_check(void)
@@ -378,9 +356,10 @@ static void test_check(void)
         goto done;
     CHECK_INT(r->endpoints_light, 1);
     CHECK_INT(r->endpoints_skipped, 0);
-    CHECK(find(r, "/w5", DETECTOR_PER_REQUEST) == NULL);
-    CHECK(find(r, "/w15", DETECTOR_PER_REQUEST) && find(r, "/w30", DETECTOR_PER_REQUEST));
-    const struct detector_result *pu = find(r, NULL, DETECTOR_PER_USER);
+    CHECK(fixture_find(r, "/w5", DETECTOR_PER_REQUEST) == NULL);
+    CHECK(fixture_find(r, "/w15", DETECTOR_PER_REQUEST) &&
+          fixture_find(r, "/w30", DETECTOR_PER_REQUEST));
+    const struct detector_result *pu = fixture_find(r, NULL, DETECTOR_PER_USER);
     CHECK(pu != NULL);
     if (pu) {
         CHECK_NEAR(pu->in.base.ratio, sum(s0.instructions) / sum(s0.users_b), 1e-12);
@@ -388,7 +367,7 @@ static void test_check(void)
         CHECK_INT(pu->in.base_users, s0.users);
         CHECK_INT(pu->in.base_samples, (int64_t)s0.samples);
     }
-    const struct detector_result *w50 = find(r, "/w50", DETECTOR_PER_REQUEST);
+    const struct detector_result *w50 = fixture_find(r, "/w50", DETECTOR_PER_REQUEST);
     CHECK(w50 != NULL);
     if (w50) {
         double want = (sum(s1.endpoints[3].instructions) / sum(s1.endpoints[3].requests)) /
